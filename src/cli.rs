@@ -1,0 +1,222 @@
+//! The front end behind `cargo xtask jail`: flags in, the pipeline run,
+//! cargo-style status lines and a closure summary out.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::build::{self, BuildRequest};
+use crate::closure::{self, Executable, Role};
+use crate::emit;
+use crate::error::{Error, Result};
+use crate::plan::{self, DEFAULT_MTIME, Plan};
+
+const HELP: &str = "\
+cargo xtask jail: build a package and pack its binary into a chroot jail
+
+Usage: cargo xtask jail [OPTIONS]
+
+Package selection (as cargo):
+  -p, --package NAME        the package to jail (default: the only one with
+                            [package.metadata.jail], else the root package)
+      --bin NAME            the binary to jail (default: the only one)
+      --manifest-path PATH  the workspace's Cargo.toml
+Build (passed to cargo build):
+      --profile NAME        default: release
+      --target TRIPLE       cross-compile for TRIPLE
+  -F, --features LIST       --all-features, --no-default-features also work
+      --locked
+Jail (override [package.metadata.jail]):
+      --name NAME           jail and service name
+      --root PATH           where the jail lives on the target
+      --user NAME, --group NAME
+      --arg VALUE           a daemon argument (repeat; replaces `args`)
+      --timezone ZONE       `host` or a zone name such as Europe/Paris
+      --service KIND        openbsd, freebsd or systemd (repeat for several)
+      --sysroot DIR         resolve libraries and files in DIR instead of /
+Output:
+      --out-dir DIR         default: <cargo target dir>/jail
+  -h, --help
+
+Environment: SOURCE_DATE_EPOCH sets every archive entry's mtime.";
+
+/// Runs the front end on the arguments after `jail`, printing errors.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Default)]
+struct Flags {
+    request: BuildRequest,
+    out_dir: Option<PathBuf>,
+    sysroot: Option<PathBuf>,
+    help: bool,
+}
+
+fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
+    let flags = parse(args)?;
+    if flags.help {
+        println!("{HELP}");
+        return Ok(());
+    }
+    let mtime = source_date_epoch()?;
+    let built = build::build(&flags.request)?;
+    let executable = Executable {
+        source: built.executable.clone(),
+        jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
+    };
+    let options = closure::Options {
+        sysroot: flags.sysroot.clone(),
+        ld_library_path: Vec::new(),
+        dlopen: built.settings.libraries.clone(),
+    };
+    let closure = closure::resolve(&[executable], &options)?;
+    let plan = plan::plan(&built, &closure, flags.sysroot.as_deref(), mtime)?;
+    status("Resolved", &format!("{} files for {} ({}, {:?} loader)", closure.files.len(), plan.triple, plan.target.os, plan.target.loader));
+    print_summary(&plan);
+    let out_dir = flags.out_dir.unwrap_or_else(|| built.target_directory.join("jail"));
+    let emitted = emit::emit(&plan, &out_dir)?;
+    for artifact in &emitted.artifacts {
+        status("Wrote", &out_dir.join(&artifact.file).display().to_string());
+    }
+    status("Finished", &format!("jail {} for {} at {}", plan.name, plan.jail_root.display(), plan.triple));
+    Ok(())
+}
+
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
+    use lexopt::prelude::*;
+    let mut flags = Flags::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let request = &mut flags.request;
+        let overrides = &mut request.overrides;
+        match arg {
+            Short('p') | Long("package") => request.package = Some(text(&mut parser)?),
+            Long("bin") => overrides.bin = Some(text(&mut parser)?),
+            Long("manifest-path") => request.manifest_path = Some(text(&mut parser)?.into()),
+            Long("profile") => request.profile = text(&mut parser)?,
+            Long("target") => request.target = Some(text(&mut parser)?),
+            Short('F') | Long("features") => request.features.push(text(&mut parser)?),
+            Long("all-features") => request.all_features = true,
+            Long("no-default-features") => request.no_default_features = true,
+            Long("locked") => request.locked = true,
+            Long("name") => overrides.name = Some(text(&mut parser)?),
+            Long("root") => overrides.root = Some(text(&mut parser)?),
+            Long("user") => overrides.user = Some(text(&mut parser)?),
+            Long("group") => overrides.group = Some(text(&mut parser)?),
+            Long("arg") => overrides.args.get_or_insert_with(Vec::new).push(text(&mut parser)?),
+            Long("timezone") => overrides.timezone = Some(text(&mut parser)?),
+            Long("service") => overrides.services.push(text(&mut parser)?),
+            Long("sysroot") => flags.sysroot = Some(text(&mut parser)?.into()),
+            Long("out-dir") => flags.out_dir = Some(text(&mut parser)?.into()),
+            Short('h') | Long("help") => flags.help = true,
+            other => return Err(Error::Usage(other.unexpected().to_string())),
+        }
+    }
+    Ok(flags)
+}
+
+/// The value of the flag just read, as UTF-8.
+fn text(parser: &mut lexopt::Parser) -> Result<String> {
+    use lexopt::ValueExt;
+    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    parser.value().map_err(usage)?.string().map_err(usage)
+}
+
+/// SOURCE_DATE_EPOCH (reproducible-builds.org), else a constant.
+fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(DEFAULT_MTIME),
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"))),
+    }
+}
+
+/// A cargo-style status line on stderr.
+fn status(verb: &str, message: &str) {
+    eprintln!("{verb:>12} {message}");
+}
+
+/// The closure as a tree under the executable, with sizes.
+fn print_summary(plan: &Plan) {
+    let closure = &plan.closure;
+    let mut total = 0;
+    for file in &closure.files {
+        let size = std::fs::metadata(&file.source).map(|m| m.len()).unwrap_or(0);
+        total += size;
+        let indent = match file.role {
+            Role::Executable => "",
+            Role::Interpreter | Role::Library => "  ",
+        };
+        let needed_by: Vec<String> = file.needed_by.iter().map(|p| short(p)).collect();
+        let why = if needed_by.is_empty() { String::new() } else { format!(" <- {}", needed_by.join(", ")) };
+        eprintln!("{:>12} {indent}{} ({}){why}", "", file.path.display(), human_size(size));
+        if let Some(from) = &file.moved_from {
+            eprintln!("{:>12} {indent}  moved from {} (the jail has no loader cache)", "", from.display());
+        }
+    }
+    eprintln!("{:>12} {} files, {} in the closure; {} entries in the jail", "", closure.files.len(), human_size(total), plan.entries.len());
+}
+
+fn short(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Flags> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn flags_fill_the_request_and_overrides() {
+        let flags = parse_strs(&[
+            "-p", "daytimed", "--bin", "d", "--profile", "dev", "--target", "x86_64-unknown-linux-musl",
+            "-F", "a", "--features", "b", "--locked", "--service", "openbsd", "--service", "systemd",
+            "--arg", "--listen", "--arg", "127.0.0.1:1", "--out-dir", "out", "--sysroot", "/sr",
+        ])
+        .unwrap();
+        let r = &flags.request;
+        assert_eq!(r.package.as_deref(), Some("daytimed"));
+        assert_eq!(r.overrides.bin.as_deref(), Some("d"));
+        assert_eq!(r.profile, "dev");
+        assert_eq!(r.features, ["a", "b"]);
+        assert!(r.locked);
+        assert_eq!(r.overrides.services, ["openbsd", "systemd"]);
+        assert_eq!(r.overrides.args.as_deref(), Some(&["--listen".to_string(), "127.0.0.1:1".to_string()][..]));
+        assert_eq!(flags.out_dir.as_deref(), Some(Path::new("out")));
+        assert_eq!(flags.sysroot.as_deref(), Some(Path::new("/sr")));
+    }
+
+    #[test]
+    fn unknown_flags_are_usage_errors() {
+        let err = parse_strs(&["--frobnicate"]).unwrap_err().to_string();
+        assert!(err.contains("--frobnicate") && err.contains("--help"), "{err}");
+        assert!(parse_strs(&["--bin"]).is_err(), "a flag missing its value was accepted");
+    }
+}

@@ -1,0 +1,183 @@
+//! What the resolver needs to know of one ELF file, read without running it.
+
+use std::path::Path;
+
+use goblin::elf::{Elf, dynamic, header};
+
+use crate::error::{Error, Result};
+
+/// Files bigger than this are refused rather than read: no executable or
+/// library a jail holds comes near it, and a hostile size cannot exhaust memory.
+const MAX_ELF_SIZE: u64 = 1 << 31;
+
+/// The facts of one ELF object that decide how it is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfObject {
+    pub class: Class,
+    pub little_endian: bool,
+    /// `e_machine`, e.g. 62 for x86-64.
+    pub machine: u16,
+    /// `e_type`: executable, shared object (PIE executables are these too), …
+    pub file_type: u16,
+    pub os_abi: u8,
+    /// Names of the ELF notes the file carries (`OpenBSD`, `FreeBSD`, `GNU`, …).
+    pub note_names: Vec<String>,
+    /// PT_INTERP, when the file has one.
+    pub interpreter: Option<String>,
+    pub soname: Option<String>,
+    /// DT_NEEDED, in order.
+    pub needed: Vec<String>,
+    /// DT_RPATH and DT_RUNPATH, split at `:`.
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
+    /// DF_ORIGIN or DF_1_ORIGIN: OpenBSD's ld.so expands `$ORIGIN` only then.
+    pub origin_flag: bool,
+    /// Whether the file has a dynamic section at all (static executables do not).
+    pub dynamic: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    Elf32,
+    Elf64,
+}
+
+impl ElfObject {
+    /// Reads and parses `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let read_error = |source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        if size > MAX_ELF_SIZE {
+            return Err(Error::Elf {
+                path: path.to_path_buf(),
+                reason: format!("{size} bytes is larger than any loadable object"),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        Self::parse(&bytes).map_err(|reason| Error::Elf {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses an ELF image held in memory.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
+        if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+            return Err("no ELF magic (is it a script or a linker script?)".to_string());
+        }
+        // A parser bug on hostile input must become an error, not a crash.
+        let parsed = std::panic::catch_unwind(|| Elf::parse(bytes).map(|elf| Self::from_goblin(&elf, bytes)));
+        match parsed {
+            Ok(Ok(object)) => Ok(object),
+            Ok(Err(e)) => Err(format!("malformed or truncated: {e}")),
+            Err(_) => Err("malformed: the ELF parser gave up on it".to_string()),
+        }
+    }
+
+    fn from_goblin(elf: &Elf, bytes: &[u8]) -> Self {
+        let split = |list: &[&str]| -> Vec<String> {
+            list.iter()
+                .flat_map(|entry| entry.split(':'))
+                .filter(|dir| !dir.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let mut note_names = Vec::new();
+        let notes = elf
+            .iter_note_headers(bytes)
+            .into_iter()
+            .chain(elf.iter_note_sections(bytes, None))
+            .flatten();
+        for note in notes.flatten() {
+            let name = note.name.trim_end_matches('\0').to_string();
+            if !note_names.contains(&name) {
+                note_names.push(name);
+            }
+        }
+        let (origin_flag, dynamic) = match &elf.dynamic {
+            Some(d) => (
+                d.info.flags as u64 & dynamic::DF_ORIGIN != 0
+                    || d.info.flags_1 as u64 & dynamic::DF_1_ORIGIN != 0,
+                true,
+            ),
+            None => (false, false),
+        };
+        ElfObject {
+            class: if elf.is_64 { Class::Elf64 } else { Class::Elf32 },
+            little_endian: elf.little_endian,
+            machine: elf.header.e_machine,
+            file_type: elf.header.e_type,
+            os_abi: elf.header.e_ident[header::EI_OSABI],
+            note_names,
+            interpreter: elf.interpreter.map(str::to_string),
+            soname: elf.soname.map(str::to_string),
+            needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+            rpath: split(&elf.rpaths),
+            runpath: split(&elf.runpaths),
+            origin_flag,
+            dynamic,
+        }
+    }
+
+    /// Whether a loader running this object's program would accept `other`
+    /// as a library: same class, byte order and machine.
+    pub fn compatible(&self, other: &ElfObject) -> bool {
+        self.class == other.class
+            && self.little_endian == other.little_endian
+            && self.machine == other.machine
+    }
+
+    /// e_type ET_EXEC or ET_DYN with an interpreter: something one can run.
+    pub fn is_executable(&self) -> bool {
+        self.file_type == header::ET_EXEC || (self.file_type == header::ET_DYN && self.interpreter.is_some())
+    }
+
+    /// A short description for messages, e.g. `ELF64 x86-64`.
+    pub fn describe(&self) -> String {
+        let bits = match self.class {
+            Class::Elf32 => "ELF32",
+            Class::Elf64 => "ELF64",
+        };
+        format!("{bits} {}", header::machine_to_str(self.machine))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_object(path: &str) -> ElfObject {
+        ElfObject::read(Path::new(path)).unwrap()
+    }
+
+    #[test]
+    fn reads_a_host_executable() {
+        let sh = host_object("/bin/sh");
+        assert_eq!(sh.class, Class::Elf64);
+        assert!(sh.is_executable());
+        assert!(sh.interpreter.as_deref().unwrap().contains("ld-linux"));
+        assert!(sh.needed.iter().any(|n| n == "libc.so.6"), "{:?}", sh.needed);
+    }
+
+    #[test]
+    fn refuses_non_elf_and_truncated_files() {
+        assert!(ElfObject::parse(b"#!/bin/sh\n").unwrap_err().contains("no ELF magic"));
+        assert!(ElfObject::parse(b"").is_err());
+        let whole = std::fs::read("/bin/sh").unwrap();
+        for cut in [5, 20, 63, 64, 200, 1000] {
+            let err = ElfObject::parse(&whole[..cut]);
+            assert!(err.is_err(), "a file cut at {cut} bytes parsed");
+        }
+    }
+
+    #[test]
+    fn absurd_header_values_are_errors() {
+        let mut bytes = std::fs::read("/bin/sh").unwrap();
+        // e_phoff (offset 32 in ELF64) pointing far past the end of the file.
+        bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(ElfObject::parse(&bytes).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The file system the target sees: `/`, or a sysroot standing in for it.
+//! Every lookup walks the path one component at a time the way the kernel
+//! would inside a chroot, so `..` and absolute symlinks never leave the root,
+//! and records the symlinks it passes: the jail must hold them too.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Linux's MAXSYMLINKS; the BSDs use 32. Past it, a lookup is a loop.
+const MAX_SYMLINKS: usize = 40;
+
+#[derive(Debug, Clone)]
+pub struct FsRoot {
+    dir: PathBuf,
+}
+
+/// A path as the target sees it after following every symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Absolute path inside the root with no symlink left in it.
+    pub path: PathBuf,
+    /// The links passed on the way, in order.
+    pub links: Vec<Link>,
+}
+
+/// A symlink inside the root, with a target that is relative and stays in
+/// the root wherever the root is mounted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Link {
+    /// Absolute in-root path of the link itself (its parent has no symlinks).
+    pub path: PathBuf,
+    /// What the link should point at: the original text when it is relative
+    /// without `..`, else a relative path to where it really leads.
+    pub target: PathBuf,
+}
+
+enum Step {
+    Name(OsString),
+    Parent,
+    /// The text of link number N has been fully walked.
+    EndOfLink(usize),
+}
+
+impl FsRoot {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FsRoot { dir: dir.into() }
+    }
+
+    /// The host's own `/`.
+    pub fn host() -> Self {
+        FsRoot::new("/")
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.dir == Path::new("/")
+    }
+
+    /// Where an in-root path is on the build host.
+    pub fn host_path(&self, path: &Path) -> PathBuf {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        self.dir.join(relative)
+    }
+
+    /// Follows `path` (absolute, in the root) to a file that is not a
+    /// symlink. `Ok(None)` when some component does not exist.
+    pub fn resolve(&self, path: &Path) -> Result<Option<Resolved>> {
+        let mut steps: VecDeque<Step> = VecDeque::new();
+        push_front(&mut steps, path);
+        let mut done = PathBuf::from("/");
+        // (link path, link text, physical target once known)
+        let mut passed: Vec<(PathBuf, PathBuf, Option<PathBuf>)> = Vec::new();
+        while let Some(step) = steps.pop_front() {
+            let name = match step {
+                Step::Parent => {
+                    done.pop();
+                    continue;
+                }
+                Step::EndOfLink(index) => {
+                    passed[index].2 = Some(done.clone());
+                    continue;
+                }
+                Step::Name(name) => name,
+            };
+            let candidate = done.join(&name);
+            let host = self.host_path(&candidate);
+            let metadata = match std::fs::symlink_metadata(&host) {
+                Ok(metadata) => metadata,
+                Err(e) if is_absent(&e) => return Ok(None),
+                Err(source) => return Err(Error::Read { path: host, source }),
+            };
+            if !metadata.file_type().is_symlink() {
+                done = candidate;
+                continue;
+            }
+            if passed.len() >= MAX_SYMLINKS {
+                return Err(Error::SymlinkLoop {
+                    path: self.host_path(path),
+                });
+            }
+            let text = std::fs::read_link(&host).map_err(|source| Error::Read { path: host, source })?;
+            steps.push_front(Step::EndOfLink(passed.len()));
+            push_front(&mut steps, &text);
+            if text.is_absolute() {
+                done = PathBuf::from("/");
+            }
+            passed.push((candidate, text, None));
+        }
+        let links = passed
+            .into_iter()
+            .map(|(link, text, target)| {
+                let parent = link.parent().unwrap_or(Path::new("/"));
+                let target = match target {
+                    Some(target) if !is_contained_text(&text) => relative_path(parent, &target),
+                    _ => text,
+                };
+                Link { path: link, target }
+            })
+            .collect();
+        Ok(Some(Resolved { path: done, links }))
+    }
+}
+
+/// Pushes the components of `path` in front of the pending steps.
+fn push_front(steps: &mut VecDeque<Step>, path: &Path) {
+    let mut new: Vec<Step> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => new.push(Step::Name(name.to_os_string())),
+            Component::ParentDir => new.push(Step::Parent),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    for step in new.into_iter().rev() {
+        steps.push_front(step);
+    }
+}
+
+/// A link text that cannot lead out of the directory holding the link.
+fn is_contained_text(text: &Path) -> bool {
+    text.is_relative() && text.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+fn is_absent(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+}
+
+/// The relative path from directory `from` to `to`, both absolute and free
+/// of `.`, `..` and symlinks.
+pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for component in &to[common..] {
+        out.push(component);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Makes an absolute path lexically clean: no `.`, no `..` (clamped at `/`,
+/// as the kernel clamps it at a chroot's root).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn sysroot() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("usr/lib/x86_64-linux-gnu")).unwrap();
+        std::fs::create_dir_all(root.join("usr/lib64")).unwrap();
+        std::fs::write(root.join("usr/lib/x86_64-linux-gnu/ld.so"), "").unwrap();
+        symlink("usr/lib", root.join("lib")).unwrap();
+        symlink("usr/lib64", root.join("lib64")).unwrap();
+        symlink("/lib/x86_64-linux-gnu/ld.so", root.join("usr/lib64/ld.so")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn merged_usr_interpreter_keeps_every_link_relative() {
+        let dir = sysroot();
+        let resolved = FsRoot::new(dir.path()).resolve(Path::new("/lib64/ld.so")).unwrap().unwrap();
+        assert_eq!(resolved.path, Path::new("/usr/lib/x86_64-linux-gnu/ld.so"));
+        let links: Vec<_> = resolved.links.iter().map(|l| (l.path.to_str().unwrap(), l.target.to_str().unwrap())).collect();
+        assert_eq!(
+            links,
+            [
+                ("/lib64", "usr/lib64"),
+                ("/usr/lib64/ld.so", "../lib/x86_64-linux-gnu/ld.so"),
+                ("/lib", "usr/lib"),
+            ]
+        );
+    }
+
+    #[test]
+    fn absolute_and_dotdot_links_stay_inside_the_sysroot() {
+        let dir = sysroot();
+        let root = dir.path();
+        symlink("../../../../../../etc/passwd", root.join("usr/lib/escape")).unwrap();
+        symlink("/etc/passwd", root.join("usr/lib/absolute")).unwrap();
+        let fs = FsRoot::new(root);
+        // The host's /etc/passwd exists; the sysroot's does not.
+        assert_eq!(fs.resolve(Path::new("/usr/lib/escape")).unwrap(), None);
+        assert_eq!(fs.resolve(Path::new("/usr/lib/absolute")).unwrap(), None);
+        std::fs::create_dir(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), "").unwrap();
+        let escape = fs.resolve(Path::new("/usr/lib/escape")).unwrap().unwrap();
+        assert_eq!(escape.path, Path::new("/etc/passwd"));
+        assert_eq!(escape.links[0].target, Path::new("../../etc/passwd"));
+    }
+
+    #[test]
+    fn symlink_loops_are_errors_not_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("b", dir.path().join("a")).unwrap();
+        symlink("a", dir.path().join("b")).unwrap();
+        let err = FsRoot::new(dir.path()).resolve(Path::new("/a")).unwrap_err();
+        assert!(matches!(err, Error::SymlinkLoop { .. }), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_between_directories() {
+        assert_eq!(relative_path(Path::new("/usr/lib64"), Path::new("/usr/lib/x/ld.so")), Path::new("../lib/x/ld.so"));
+        assert_eq!(relative_path(Path::new("/"), Path::new("/usr/lib")), Path::new("usr/lib"));
+        assert_eq!(normalize(Path::new("/a/../../b/./c")), Path::new("/b/c"));
+    }
+}

@@ -1,0 +1,104 @@
+//! The vocabulary the loaders' rules share: a directory to search, why it is
+//! searched, and the expansion of `$ORIGIN`, `$LIB` and `$PLATFORM`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::elf::ElfObject;
+
+/// One loader's search order. `chain[0]` is the object asking for a
+/// library, `chain[1]` the object that loaded it, and so on up to the
+/// executable.
+pub trait SearchRules {
+    fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir>;
+    /// The directories the jailed loader searches by default, in order; a
+    /// library found where the jail's loader will not look is moved to the
+    /// first of them that exists.
+    fn default_dirs(&self) -> &[PathBuf];
+}
+
+/// An object that asks for libraries, as the search rules see it.
+pub struct Requester<'a> {
+    pub object: &'a ElfObject,
+    /// Where the object is inside the jail, as the loader reached it.
+    pub jail_path: &'a Path,
+    /// `$ORIGIN`: the directory the object was found in, inside the jail.
+    pub origin: &'a Path,
+    /// The same directory on the build host when the object does not come
+    /// from the root (a freshly built executable).
+    pub host_origin: Option<&'a Path>,
+}
+
+/// A directory to look in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDir {
+    /// The directory as the target's loader sees it (may hold `..`).
+    pub jail: PathBuf,
+    /// Where it is on the build host, when it is not under the root.
+    pub host: Option<PathBuf>,
+    pub kind: DirKind,
+}
+
+/// Why a directory is searched; decides whether the jail's loader searches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirKind {
+    Rpath(PathBuf),
+    Runpath(PathBuf),
+    LdLibraryPath,
+    /// Known to the host loader only through a cache or hints file built by
+    /// ldconfig (or musl's path file): absent from the jail.
+    Cache,
+    Default,
+}
+
+impl SearchDir {
+    pub fn in_root(jail: PathBuf, kind: DirKind) -> Self {
+        SearchDir { jail, host: None, kind }
+    }
+}
+
+impl DirKind {
+    /// Whether the loader inside the jail searches this directory too.
+    pub fn searched_in_jail(&self) -> bool {
+        !matches!(self, DirKind::Cache)
+    }
+}
+
+impl fmt::Display for DirKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirKind::Rpath(owner) => write!(f, "RPATH of {}", owner.display()),
+            DirKind::Runpath(owner) => write!(f, "RUNPATH of {}", owner.display()),
+            DirKind::LdLibraryPath => f.write_str("LD_LIBRARY_PATH"),
+            DirKind::Cache => f.write_str("the host's loader cache"),
+            DirKind::Default => f.write_str("default directory"),
+        }
+    }
+}
+
+/// Expands the dynamic string tokens of one RPATH/RUNPATH entry. Entries
+/// that are relative (to the process's working directory) or hold an
+/// unknown token are dropped, as ld.so drops them for a daemon.
+pub fn expand(dir: &str, owner: &Requester<'_>, lib: &str, platform: &str, kind: DirKind) -> Option<SearchDir> {
+    let substitute = |origin: &str| -> Option<String> {
+        let mut out = dir.to_string();
+        for (token, value) in [("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)] {
+            out = out.replace(&format!("${{{token}}}"), value).replace(&format!("${token}"), value);
+        }
+        (!out.contains('$')).then_some(out)
+    };
+    let jail = substitute(owner.origin.to_str()?)?;
+    if !jail.starts_with('/') {
+        return None;
+    }
+    let uses_origin = dir.contains("$ORIGIN") || dir.contains("${ORIGIN}");
+    let host = match owner.host_origin {
+        Some(host_origin) if uses_origin => Some(PathBuf::from(substitute(host_origin.to_str()?)?)),
+        _ => None,
+    };
+    Some(SearchDir {
+        jail: PathBuf::from(jail),
+        host,
+        kind,
+    })
+}

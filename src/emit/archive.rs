@@ -1,0 +1,70 @@
+//! The jail tarball: ustar headers built by hand (mode, owner by name,
+//! mtime), entries in the plan's sorted order, gzip with a fixed header, so
+//! the same plan always gives the same bytes.
+
+use std::io::{self, Write};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use tar::{EntryType, Header};
+
+use crate::error::{Error, Result};
+use crate::plan::{Entry, EntryKind, Plan};
+
+/// Streams the plan's entries as a `.tar.gz` into `out`.
+pub fn write_tar_gz<W: Write>(plan: &Plan, out: W) -> Result<W> {
+    // GzEncoder::new writes no file name and an mtime of 0: nothing varies.
+    let gz = GzEncoder::new(out, Compression::best());
+    let mut builder = tar::Builder::new(gz);
+    for entry in &plan.entries {
+        append(&mut builder, entry, plan.mtime).map_err(|source| Error::Write {
+            path: entry.path.clone(),
+            source,
+        })?;
+    }
+    let gz = builder.into_inner().map_err(|source| Error::Write {
+        path: "archive".into(),
+        source,
+    })?;
+    gz.finish().map_err(|source| Error::Write {
+        path: "archive".into(),
+        source,
+    })
+}
+
+fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> io::Result<()> {
+    let mut header = Header::new_ustar();
+    header.set_mtime(mtime);
+    header.set_uid(entry.owner.uid);
+    header.set_gid(entry.owner.gid);
+    header.set_username(&entry.owner.user)?;
+    header.set_groupname(&entry.owner.group)?;
+    // Never setuid, setgid or sticky: the plan only gives permission bits.
+    header.set_mode(entry.mode & 0o777);
+    header.set_size(0);
+    match &entry.kind {
+        EntryKind::Directory => {
+            header.set_entry_type(EntryType::Directory);
+            builder.append_data(&mut header, &entry.path, io::empty())
+        }
+        EntryKind::File { source } => {
+            // Read whole so a file that changes while we read cannot make
+            // the size in the header lie.
+            let bytes = std::fs::read(source)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(bytes.len() as u64);
+            builder.append_data(&mut header, &entry.path, &bytes[..])
+        }
+        EntryKind::Symlink { target } => {
+            header.set_entry_type(EntryType::Symlink);
+            builder.append_link(&mut header, &entry.path, target)
+        }
+        EntryKind::CharDevice { major, minor } => {
+            header.set_entry_type(EntryType::Char);
+            header.set_device_major(*major)?;
+            header.set_device_minor(*minor)?;
+            builder.append_data(&mut header, &entry.path, io::empty())
+        }
+    }
+}

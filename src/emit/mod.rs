@@ -1,0 +1,178 @@
+//! Stage 4, emit: the plan becomes files under the output directory — the
+//! jail tarball, the service scripts, a `.sha256` for each, and a JSON
+//! manifest. Everything is made in memory and in temporary files first,
+//! then renamed into place, so a failed run leaves nothing at a final path.
+
+pub mod archive;
+pub mod checksum;
+pub mod manifest;
+pub mod service;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use self::checksum::{sha256_hex, sha256_line};
+use self::manifest::{ArtifactRecord, Manifest};
+use self::service::{ServiceContext, WritableDir};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+
+/// What emit wrote.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub out_dir: PathBuf,
+    /// The archive, the service scripts and the manifest (not the `.sha256` files).
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+/// Writes every artifact of `plan` under `out_dir`.
+pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
+    let base = artifact_base(plan)?;
+    let mut staged = Staged::default();
+
+    let archive = archive::write_tar_gz(plan, Vec::new())?;
+    staged.add(PathBuf::from(format!("{base}.tar.gz")), archive, 0o644);
+    let context = service_context(plan);
+    for kind in &plan.services {
+        let script = service::render(*kind, &context, None)?;
+        let path = Path::new(kind.as_str()).join(kind.file_name(&plan.name));
+        staged.add(path, script.into_bytes(), kind.mode());
+    }
+    let artifacts: Vec<ArtifactRecord> = staged.files.iter().map(|f| f.record()).collect();
+    let manifest = Manifest::new(plan, artifacts.clone());
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Write {
+        path: out_dir.join(format!("{base}.json")),
+        source: e.into(),
+    })?;
+    json.push(b'\n');
+    staged.add(PathBuf::from(format!("{base}.json")), json, 0o644);
+
+    let mut all: Vec<ArtifactRecord> = artifacts;
+    all.push(staged.files[staged.files.len() - 1].record());
+    staged.add_checksums();
+    staged.commit(out_dir)?;
+    Ok(Emitted {
+        out_dir: out_dir.to_path_buf(),
+        artifacts: all,
+    })
+}
+
+/// `<name>-<version>-<target-triple>`, checked so no name can leave the
+/// output directory.
+fn artifact_base(plan: &Plan) -> Result<String> {
+    let base = format!("{}-{}-{}", plan.name, plan.version, plan.triple);
+    let ok = base.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)) && !base.starts_with('.');
+    if !ok {
+        return Err(Error::UnsafePath {
+            field: "artifact name".into(),
+            path: base,
+            reason: "name, version and target triple may hold only letters, digits and . _ + -".into(),
+        });
+    }
+    Ok(base)
+}
+
+pub fn service_context(plan: &Plan) -> ServiceContext {
+    ServiceContext {
+        name: plan.name.clone(),
+        description: plan.description.clone(),
+        jail_root: plan.jail_root.display().to_string(),
+        exec: plan.exec.display().to_string(),
+        args: plan.args.clone(),
+        user: plan.user.clone(),
+        group: plan.group.clone(),
+        foreground: plan.foreground,
+        writable: plan
+            .writable
+            .iter()
+            .map(|w| WritableDir {
+                path: w.path.display().to_string(),
+                owner: w.owner.clone(),
+                group: w.group.clone(),
+                mode: format!("{:04o}", w.mode),
+            })
+            .collect(),
+        needs_devices: plan.needs_devices,
+    }
+}
+
+struct StagedFile {
+    /// Relative to the output directory.
+    path: PathBuf,
+    bytes: Vec<u8>,
+    mode: u32,
+}
+
+impl StagedFile {
+    fn record(&self) -> ArtifactRecord {
+        ArtifactRecord {
+            file: self.path.clone(),
+            sha256: sha256_hex(&self.bytes),
+        }
+    }
+}
+
+/// Output files held in memory until all of them are ready.
+#[derive(Default)]
+struct Staged {
+    files: Vec<StagedFile>,
+}
+
+impl Staged {
+    fn add(&mut self, path: PathBuf, bytes: Vec<u8>, mode: u32) {
+        self.files.push(StagedFile { path, bytes, mode });
+    }
+
+    /// A `<file>.sha256` beside every file staged so far.
+    fn add_checksums(&mut self) {
+        let sums: Vec<StagedFile> = self
+            .files
+            .iter()
+            .map(|file| {
+                let name = file.path.file_name().unwrap_or_default().to_string_lossy();
+                let line = sha256_line(&sha256_hex(&file.bytes), &name);
+                let mut path = file.path.clone().into_os_string();
+                path.push(".sha256");
+                StagedFile {
+                    path: path.into(),
+                    bytes: line.into_bytes(),
+                    mode: 0o644,
+                }
+            })
+            .collect();
+        self.files.extend(sums);
+    }
+
+    /// Writes every file to a temporary name beside its final one, then
+    /// renames them all. Until the renames, nothing is at a final path.
+    fn commit(self, out_dir: &Path) -> Result<()> {
+        let mut ready = Vec::new();
+        for file in &self.files {
+            let path = out_dir.join(&file.path);
+            let dir = path.parent().unwrap_or(out_dir);
+            let write_error = |source| Error::Write {
+                path: path.clone(),
+                source,
+            };
+            std::fs::create_dir_all(dir).map_err(write_error)?;
+            let mut temp = tempfile::Builder::new()
+                .prefix(".jailpack-")
+                .tempfile_in(dir)
+                .map_err(write_error)?;
+            temp.write_all(&file.bytes).map_err(write_error)?;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(file.mode))
+                .map_err(write_error)?;
+            temp.as_file().sync_all().map_err(write_error)?;
+            ready.push((temp, path));
+        }
+        for (temp, path) in ready {
+            temp.persist(&path).map_err(|e| Error::Write {
+                path: path.clone(),
+                source: e.error,
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,391 @@
+//! Stage 3, plan: the closure plus the settings become one sorted list of
+//! jail entries. All policy lives here (defaults, path safety, modes,
+//! owners, device nodes); nothing is copied yet.
+
+pub mod devices;
+pub mod paths;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use self::devices::Device;
+use self::paths::{archive_path, checked_absolute, checked_account, checked_name};
+use crate::build::Built;
+use crate::closure::Closure;
+use crate::closure::root::FsRoot;
+use crate::closure::target::{Os, Target};
+use crate::emit::service::ServiceKind;
+use crate::error::{Error, Result};
+use crate::settings::{Settings, source_path};
+
+/// Everything emit needs, decided.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// The Rust target triple the artifacts are named after.
+    pub triple: String,
+    pub target: Target,
+    /// Where the jail lives on the target, e.g. `/var/jail/daytimed`.
+    pub jail_root: PathBuf,
+    /// The daemon inside the jail.
+    pub exec: PathBuf,
+    pub args: Vec<String>,
+    pub user: String,
+    pub group: String,
+    pub foreground: bool,
+    pub writable: Vec<Writable>,
+    /// FreeBSD: the jail wants devfs (it ships no nodes).
+    pub needs_devices: bool,
+    pub services: Vec<ServiceKind>,
+    /// Archive entries, sorted, with paths relative to `/`.
+    pub entries: Vec<Entry>,
+    /// The modification time of every entry.
+    pub mtime: u64,
+    pub closure: Closure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writable {
+    /// Inside the jail.
+    pub path: PathBuf,
+    pub owner: String,
+    pub group: String,
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative to `/`: `var/jail/daytimed/usr/lib/...`.
+    pub path: PathBuf,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub owner: Owner,
+    /// What put it there: `closure`, a settings key such as `files[0]`, …
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Directory,
+    File { source: PathBuf },
+    Symlink { target: PathBuf },
+    CharDevice { major: u32, minor: u32 },
+}
+
+/// Who owns an entry, by name: tar on OpenBSD restores owners by name only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub user: String,
+    pub group: String,
+    /// Numeric IDs for extractors that use them; 0 for the daemon's user,
+    /// whose ID the build cannot know (an unknown name thus fails closed).
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Owner {
+    /// root, with group 0's name on that OS (`wheel` on the BSDs).
+    pub fn root(os: Os) -> Owner {
+        let group = match os {
+            Os::Linux => "root",
+            Os::OpenBsd | Os::FreeBsd => "wheel",
+        };
+        Owner { user: "root".into(), group: group.into(), uid: 0, gid: 0 }
+    }
+
+    fn named(user: &str, group: &str) -> Owner {
+        Owner { user: user.into(), group: group.into(), uid: 0, gid: 0 }
+    }
+}
+
+/// Default modification time when SOURCE_DATE_EPOCH is unset.
+pub const DEFAULT_MTIME: u64 = 0;
+
+/// Makes the plan for one jail.
+pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64) -> Result<Plan> {
+    let settings = &built.settings;
+    let manifest = &built.package.manifest_path;
+    let os = closure.target.os;
+    let name = checked_name(&manifest.display().to_string(), &settings.jail_name(&built.bin))?;
+    let jail_root = checked_absolute("root", &settings.root.clone().unwrap_or(format!("/var/jail/{name}")))?;
+    if jail_root == Path::new("/") {
+        return Err(Error::UnsafePath {
+            field: "root".into(),
+            path: "/".into(),
+            reason: "the jail root cannot be / itself".into(),
+        });
+    }
+    let exec = checked_absolute("exec", &settings.exec_path(&built.bin))?;
+    let default_user = match os {
+        Os::OpenBsd => format!("_{name}"),
+        Os::Linux | Os::FreeBsd => name.clone(),
+    };
+    let user = checked_account("user", settings.user.as_deref().unwrap_or(&default_user))?;
+    let group = checked_account("group", settings.group.as_deref().unwrap_or(&user))?;
+
+    let mut jail = Jail::new(&jail_root, os);
+    for file in &closure.files {
+        let mode = if is_executable(&file.source)? { 0o755 } else { 0o644 };
+        jail.add(&file.path, EntryKind::File { source: file.source.clone() }, mode, None, "the closure")?;
+    }
+    for link in &closure.links {
+        jail.add(&link.path, EntryKind::Symlink { target: link.target.clone() }, 0o777, None, "the closure")?;
+    }
+    let package_dir = manifest.parent().unwrap_or(Path::new("."));
+    for (index, file) in settings.files.iter().enumerate() {
+        let field = format!("files[{index}]");
+        let dest = checked_absolute(&format!("{field}.dest"), file.dest.as_deref().unwrap_or(&file.source))?;
+        let source = source_path(&file.source, package_dir, sysroot);
+        let source = regular_file(&source, &format!("{field}.source"))?;
+        let mode = match file.mode {
+            Some(mode) => mode,
+            None if is_executable(&source)? => 0o755,
+            None => 0o644,
+        };
+        jail.add(&dest, EntryKind::File { source }, mode, None, &field)?;
+    }
+    if let Some(zone) = &settings.timezone {
+        let source = zone_file(zone, sysroot)?;
+        jail.add(Path::new("/etc/localtime"), EntryKind::File { source }, 0o644, None, "timezone")?;
+    }
+    let mut needs_devices = false;
+    for name in &settings.devices {
+        if !devices::NAMES.contains(&name.as_str()) {
+            return Err(Error::Settings {
+                manifest: manifest.clone(),
+                message: format!("devices: {name:?} is not one of the allowed nodes {:?}", devices::NAMES),
+            });
+        }
+        needs_devices = true;
+        let path = Path::new("/dev").join(name);
+        match devices::device(os, name) {
+            Some(Device::Char { major, minor, mode }) => {
+                jail.add(&path, EntryKind::CharDevice { major, minor }, mode, None, "devices")?
+            }
+            Some(Device::LinkTo(target)) => {
+                jail.add(&path, EntryKind::Symlink { target: target.into() }, 0o777, None, "devices")?
+            }
+            // FreeBSD: devfs is mounted by the rc.d script instead.
+            None => {}
+        }
+    }
+    let mut writable = Vec::new();
+    for (index, dir) in settings.writable.iter().enumerate() {
+        let field = format!("writable[{index}]");
+        let path = checked_absolute(&format!("{field}.path"), &dir.path)?;
+        let owner = checked_account(&format!("{field}.owner"), dir.owner.as_deref().unwrap_or(&user))?;
+        let dir_group = checked_account(&format!("{field}.group"), dir.group.as_deref().unwrap_or(&group))?;
+        let mode = dir.mode.unwrap_or(0o750);
+        if mode & 0o002 != 0 {
+            return Err(Error::UnsafePath {
+                field: format!("{field}.mode"),
+                path: format!("{mode:04o}"),
+                reason: "a world-writable directory lets any user of the jail plant files; give it an owner instead".into(),
+            });
+        }
+        jail.add(&path, EntryKind::Directory, mode, Some(Owner::named(&owner, &dir_group)), &field)?;
+        writable.push(Writable { path, owner, group: dir_group, mode });
+    }
+    let services = service_kinds(settings, os, manifest)?;
+    Ok(Plan {
+        version: built.package.version.clone(),
+        description: built.package.description.clone().unwrap_or_else(|| format!("{name} in a chroot jail")),
+        triple: built.target_triple.clone(),
+        target: closure.target.clone(),
+        jail_root,
+        exec,
+        args: settings.args.clone(),
+        user,
+        group,
+        foreground: settings.foreground.unwrap_or(true),
+        writable,
+        needs_devices,
+        services,
+        entries: jail.into_entries(),
+        mtime,
+        closure: closure.clone(),
+        name,
+    })
+}
+
+/// The entries under construction, keyed by absolute in-jail path.
+struct Jail {
+    root: PathBuf,
+    os: Os,
+    entries: BTreeMap<PathBuf, Entry>,
+}
+
+impl Jail {
+    fn new(root: &Path, os: Os) -> Self {
+        Jail { root: root.to_path_buf(), os, entries: BTreeMap::new() }
+    }
+
+    /// Adds `path` (absolute, inside the jail) and every directory above it
+    /// up to the jail root. `origin` names the setting for conflict messages.
+    fn add(&mut self, path: &Path, kind: EntryKind, mode: u32, owner: Option<Owner>, origin: &str) -> Result<()> {
+        if path == Path::new("/") {
+            return Err(Error::UnsafePath {
+                field: origin.to_string(),
+                path: "/".to_string(),
+                reason: "the jail root itself is root-owned and cannot be replaced".to_string(),
+            });
+        }
+        if let EntryKind::Symlink { target } = &kind {
+            check_link(path, target)?;
+        }
+        let mut parent = path.parent();
+        while let Some(dir) = parent.filter(|d| *d != Path::new("/")) {
+            self.insert(dir, EntryKind::Directory, 0o755, Owner::root(self.os), origin, true)?;
+            parent = dir.parent();
+        }
+        let owner = owner.unwrap_or_else(|| Owner::root(self.os));
+        self.insert(path, kind, mode, owner, origin, false)
+    }
+
+    fn insert(&mut self, path: &Path, kind: EntryKind, mode: u32, owner: Owner, origin: &str, implied: bool) -> Result<()> {
+        let entry = Entry {
+            path: archive_path(&self.root.join(archive_path(path))),
+            kind,
+            mode,
+            owner,
+            origin: origin.to_string(),
+        };
+        match self.entries.get(path) {
+            None => {
+                self.entries.insert(path.to_path_buf(), entry);
+            }
+            Some(old) if old.kind == EntryKind::Directory && entry.kind == EntryKind::Directory => {
+                // An explicit directory (writable) wins over one implied by a file under it.
+                if !implied {
+                    self.entries.insert(path.to_path_buf(), entry);
+                }
+            }
+            Some(old) if (&old.kind, old.mode, &old.owner) == (&entry.kind, entry.mode, &entry.owner) => {}
+            Some(old) => {
+                return Err(Error::Conflict {
+                    path: path.display().to_string(),
+                    first: format!("{} from {}", describe(&old.kind), old.origin),
+                    second: format!("{} from {origin}", describe(&entry.kind)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The jail root first, then everything sorted by path.
+    fn into_entries(self) -> Vec<Entry> {
+        let root = Entry {
+            path: archive_path(&self.root),
+            kind: EntryKind::Directory,
+            mode: 0o755,
+            owner: Owner::root(self.os),
+            origin: "root".to_string(),
+        };
+        std::iter::once(root).chain(self.entries.into_values()).collect()
+    }
+}
+
+/// A link must be relative and, read from its own directory, stay in the jail.
+fn check_link(path: &Path, target: &Path) -> Result<()> {
+    let depth = path.parent().map_or(0, |p| p.components().count().saturating_sub(1));
+    let mut level = depth as isize;
+    let mut escapes = target.is_absolute();
+    for component in target.components() {
+        match component {
+            std::path::Component::ParentDir => level -= 1,
+            std::path::Component::Normal(_) => level += 1,
+            _ => {}
+        }
+        escapes |= level < 0;
+    }
+    if escapes {
+        return Err(Error::UnsafePath {
+            field: format!("symlink {}", path.display()),
+            path: target.display().to_string(),
+            reason: "a jail's symlinks must be relative and stay inside the jail".into(),
+        });
+    }
+    Ok(())
+}
+
+fn describe(kind: &EntryKind) -> String {
+    match kind {
+        EntryKind::Directory => "a directory".into(),
+        EntryKind::File { source } => format!("a copy of {}", source.display()),
+        EntryKind::Symlink { target } => format!("a link to {}", target.display()),
+        EntryKind::CharDevice { major, minor } => format!("a device {major},{minor}"),
+    }
+}
+
+fn is_executable(path: &Path) -> Result<bool> {
+    let metadata = std::fs::metadata(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    Ok(metadata.permissions().mode() & 0o111 != 0)
+}
+
+/// Follows links on the host to the regular file a setting names.
+fn regular_file(path: &Path, field: &str) -> Result<PathBuf> {
+    let real = std::fs::canonicalize(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    if !real.is_file() {
+        return Err(Error::UnsafePath {
+            field: field.into(),
+            path: path.display().to_string(),
+            reason: "not a regular file (directories are not copied whole: list the files)".into(),
+        });
+    }
+    Ok(real)
+}
+
+/// The zone file for `timezone`: `host` is the host's (or sysroot's)
+/// /etc/localtime, anything else a name under /usr/share/zoneinfo.
+fn zone_file(zone: &str, sysroot: Option<&Path>) -> Result<PathBuf> {
+    let root = sysroot.map_or_else(FsRoot::host, FsRoot::new);
+    let wanted = if zone == "host" {
+        PathBuf::from("/etc/localtime")
+    } else {
+        let ok = !zone.is_empty()
+            && zone.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+            && zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+        if !ok {
+            return Err(Error::UnsafePath {
+                field: "timezone".into(),
+                path: zone.into(),
+                reason: "expected \"host\" or a zone name such as \"Europe/Paris\"".into(),
+            });
+        }
+        Path::new("/usr/share/zoneinfo").join(zone)
+    };
+    let missing = || Error::Read {
+        path: root.host_path(&wanted),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such zone file (is tzdata installed?)"),
+    };
+    let resolved = root.resolve(&wanted)?.ok_or_else(missing)?;
+    let source = root.host_path(&resolved.path);
+    if !source.is_file() {
+        return Err(missing());
+    }
+    Ok(source)
+}
+
+fn service_kinds(settings: &Settings, os: Os, manifest: &Path) -> Result<Vec<ServiceKind>> {
+    if settings.services.is_empty() {
+        return Ok(vec![match os {
+            Os::OpenBsd => ServiceKind::OpenBsd,
+            Os::FreeBsd => ServiceKind::FreeBsd,
+            Os::Linux => ServiceKind::Systemd,
+        }]);
+    }
+    let mut kinds = Vec::new();
+    for name in &settings.services {
+        let kind = ServiceKind::parse(name).ok_or_else(|| Error::Settings {
+            manifest: manifest.to_path_buf(),
+            message: format!("services: unknown service flavour {name:?}; use openbsd, freebsd or systemd"),
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}

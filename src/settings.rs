@@ -1,0 +1,251 @@
+//! The jail settings: `[package.metadata.jail]` in the packaged crate's
+//! Cargo.toml (the cargo-deb convention). Every key is optional; the command
+//! line overrides them; an unknown key is an error naming key and file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+
+/// `[package.metadata.jail]`, as written by the user (before defaults).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// The jail's and the service's name (default: the binary's name).
+    pub name: Option<String>,
+    /// Which binary of the package to jail (default: the only one).
+    pub bin: Option<String>,
+    /// Where the jail lives on the target (default `/var/jail/<name>`).
+    pub root: Option<String>,
+    /// Where the daemon lives inside the jail (default `/usr/local/sbin/<bin>`).
+    pub exec: Option<String>,
+    /// The user the daemon runs as (default `_<name>` on OpenBSD, `<name>` elsewhere).
+    pub user: Option<String>,
+    /// The daemon's group (default: the user's name).
+    pub group: Option<String>,
+    /// The daemon's arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Whether the daemon stays in the foreground (default true).
+    pub foreground: Option<bool>,
+    /// More executables to jail, each with its own closure (host paths).
+    #[serde(default)]
+    pub executables: Vec<String>,
+    /// Libraries the program dlopen()s, by soname or path.
+    #[serde(default)]
+    pub libraries: Vec<String>,
+    /// Extra files copied into the jail.
+    #[serde(default)]
+    pub files: Vec<FileSetting>,
+    /// Directories the daemon may write to, owned by its user.
+    #[serde(default)]
+    pub writable: Vec<WritableSetting>,
+    /// Device nodes to create, by name (`null`, `zero`, `tty`, `urandom`, `random`).
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// `"host"` for the build host's (or sysroot's) /etc/localtime, or a
+    /// zone name such as `"Europe/Paris"`; the jail gets it as /etc/localtime.
+    pub timezone: Option<String>,
+    /// Which service scripts to write: `openbsd`, `freebsd`, `systemd`
+    /// (default: the one for the target OS).
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+/// One `files` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileSetting {
+    /// A path on the build host (inside the sysroot when it is absolute and
+    /// one is given), or relative to the package's directory.
+    pub source: String,
+    /// Where it goes inside the jail (default: the same absolute path as `source`).
+    pub dest: Option<String>,
+    /// Permission bits, e.g. `"0644"` or `0o644` (default 0644, or 0755 when
+    /// the source is executable).
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    pub mode: Option<u32>,
+}
+
+/// One `writable` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WritableSetting {
+    /// The directory inside the jail.
+    pub path: String,
+    /// Permission bits (default 0750).
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    pub mode: Option<u32>,
+    /// Owner (default: the daemon's user).
+    pub owner: Option<String>,
+    /// Group (default: the daemon's group).
+    pub group: Option<String>,
+}
+
+impl Settings {
+    /// Reads the `jail` table of a package's `metadata` as cargo metadata
+    /// reports it. A package without the table gets the defaults.
+    pub fn from_package_metadata(metadata: &serde_json::Value, manifest: &Path) -> Result<Self> {
+        match metadata.get("jail") {
+            None | Some(serde_json::Value::Null) => Ok(Settings::default()),
+            Some(table) => Settings::deserialize(table).map_err(|e| Error::Settings {
+                manifest: manifest.to_path_buf(),
+                message: format!("[package.metadata.jail]: {e}"),
+            }),
+        }
+    }
+}
+
+/// Accepts `"0644"`, `"644"`, `"0o644"` or a TOML integer such as `0o644`.
+/// A decimal `644` (= 0o1204) is refused instead of silently meaning that.
+fn deserialize_mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u32),
+        Text(String),
+    }
+    let mode = match Raw::deserialize(deserializer)? {
+        Raw::Number(n) => n,
+        Raw::Text(text) => {
+            let digits = text.strip_prefix("0o").unwrap_or(&text);
+            u32::from_str_radix(digits, 8).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "mode {text:?} is not an octal number such as \"0644\""
+                ))
+            })?
+        }
+    };
+    if mode > 0o777 {
+        return Err(serde::de::Error::custom(format!(
+            "mode {mode:#o} has bits beyond 0777 (setuid, setgid or sticky, or a decimal number); write it as \"0644\" or 0o644"
+        )));
+    }
+    Ok(Some(mode))
+}
+
+/// Settings given on the command line; each one, when present, wins.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub name: Option<String>,
+    pub bin: Option<String>,
+    pub root: Option<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub timezone: Option<String>,
+    pub services: Vec<String>,
+    /// `--arg` values replace the settings' `args` as a whole.
+    pub args: Option<Vec<String>>,
+}
+
+impl Settings {
+    /// The jail's name: `name`, else the binary's name with `-` made `_`
+    /// (rc.d uses it as a shell variable prefix).
+    pub fn jail_name(&self, bin: &str) -> String {
+        self.name.clone().unwrap_or_else(|| bin.replace('-', "_"))
+    }
+
+    /// Where the daemon lives inside the jail.
+    pub fn exec_path(&self, bin: &str) -> String {
+        self.exec.clone().unwrap_or_else(|| format!("/usr/local/sbin/{bin}"))
+    }
+
+    pub fn apply(mut self, overrides: &Overrides) -> Self {
+        let pick = |flag: &Option<String>, setting: Option<String>| flag.clone().or(setting);
+        self.name = pick(&overrides.name, self.name);
+        self.bin = pick(&overrides.bin, self.bin);
+        self.root = pick(&overrides.root, self.root);
+        self.user = pick(&overrides.user, self.user);
+        self.group = pick(&overrides.group, self.group);
+        self.timezone = pick(&overrides.timezone, self.timezone);
+        if !overrides.services.is_empty() {
+            self.services = overrides.services.clone();
+        }
+        if let Some(args) = &overrides.args {
+            self.args = args.clone();
+        }
+        self
+    }
+}
+
+/// Where a `files` source is read on the build host.
+pub fn source_path(source: &str, package_dir: &Path, sysroot: Option<&Path>) -> PathBuf {
+    let path = Path::new(source);
+    match (path.is_absolute(), sysroot) {
+        (true, Some(root)) => root.join(path.strip_prefix("/").unwrap_or(path)),
+        (true, None) => path.to_path_buf(),
+        (false, _) => package_dir.join(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: serde_json::Value) -> Result<Settings> {
+        Settings::from_package_metadata(&json!({ "jail": value }), Path::new("demo/Cargo.toml"))
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err = parse(json!({ "nmae": "x" })).unwrap_err().to_string();
+        assert!(err.contains("nmae"), "{err}");
+        assert!(err.contains("demo/Cargo.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_files_entry_is_refused() {
+        let err = parse(json!({ "files": [{ "source": "a", "dset": "/a" }] }))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dset"), "{err}");
+    }
+
+    #[test]
+    fn modes_are_octal_text_or_integers_and_never_special_bits() {
+        let s = parse(json!({ "files": [
+            { "source": "a", "mode": "0640" },
+            { "source": "b", "mode": 0o600 },
+            { "source": "c", "mode": "0o755" },
+        ] }))
+        .unwrap();
+        let modes: Vec<_> = s.files.iter().map(|f| f.mode).collect();
+        assert_eq!(modes, [Some(0o640), Some(0o600), Some(0o755)]);
+        for bad in [json!("4755"), json!(644), json!("rw-r--r--")] {
+            let err = parse(json!({ "files": [{ "source": "a", "mode": bad }] }));
+            assert!(err.is_err(), "mode {bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn no_table_means_defaults() {
+        let s = Settings::from_package_metadata(&json!(null), Path::new("Cargo.toml")).unwrap();
+        assert_eq!(s, Settings::default());
+    }
+
+    #[test]
+    fn command_line_wins() {
+        let s = parse(json!({ "name": "a", "user": "u", "args": ["x"] }))
+            .unwrap()
+            .apply(&Overrides {
+                name: Some("b".into()),
+                args: Some(vec!["y".into()]),
+                ..Overrides::default()
+            });
+        assert_eq!(s.name.as_deref(), Some("b"));
+        assert_eq!(s.user.as_deref(), Some("u"));
+        assert_eq!(s.args, ["y"]);
+    }
+
+    #[test]
+    fn absolute_sources_stay_in_the_sysroot() {
+        let dir = Path::new("/src/pkg");
+        assert_eq!(
+            source_path("/etc/hosts", dir, Some(Path::new("/sys/root"))),
+            Path::new("/sys/root/etc/hosts")
+        );
+        assert_eq!(source_path("conf/a", dir, None), Path::new("/src/pkg/conf/a"));
+    }
+}
