@@ -78,13 +78,18 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
     if let Some(path) = &request.manifest_path {
         command.manifest_path(path);
     }
-    let metadata = command.exec().map_err(|e| Error::Cargo { message: format!("cargo metadata: {e}") })?;
+    let metadata = command.exec().map_err(|e| Error::Cargo {
+        message: format!("cargo metadata: {e}"),
+    })?;
     let package = select_package(&metadata, request.package.as_deref())?;
     let manifest_path = PathBuf::from(package.manifest_path.as_std_path());
-    let settings = Settings::from_package_metadata(&package.metadata, &manifest_path)?.apply(&request.overrides);
+    let settings = Settings::from_package_metadata(&package.metadata, &manifest_path)?
+        .apply(&request.overrides);
     let bin = select_bin(package, settings.bin.as_deref())?;
 
-    let sh = Shell::new().map_err(|e| Error::Cargo { message: e.to_string() })?;
+    let sh = Shell::new().map_err(|e| Error::Cargo {
+        message: e.to_string(),
+    })?;
     let mut args: Vec<String> = vec![
         "build".into(),
         "--message-format=json-render-diagnostics".into(),
@@ -114,7 +119,9 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
     }
     let stdout = cmd!(sh, "{cargo} {args...}")
         .read()
-        .map_err(|e| Error::Cargo { message: e.to_string() })?;
+        .map_err(|e| Error::Cargo {
+            message: e.to_string(),
+        })?;
     let executable = Message::parse_stream(stdout.as_bytes())
         .filter_map(|message| match message {
             Ok(Message::CompilerArtifact(artifact)) => Some(artifact),
@@ -124,7 +131,10 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
         .filter(|artifact| artifact.target.kind.contains(&TargetKind::Bin))
         .find_map(|artifact| artifact.executable)
         .ok_or_else(|| Error::Cargo {
-            message: format!("cargo build reported no executable for binary {bin} of {}", package.name),
+            message: format!(
+                "cargo build reported no executable for binary {bin} of {}",
+                package.name
+            ),
         })?;
     let target_triple = match &request.target {
         Some(triple) => triple.clone(),
@@ -147,31 +157,57 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
 
 /// `-p`; else the only member with `[package.metadata.jail]`; else the root
 /// package if it has a binary; else the only default member with one.
-fn select_package<'m>(metadata: &'m Metadata, wanted: Option<&str>) -> Result<&'m cargo_metadata::Package> {
+fn select_package<'m>(
+    metadata: &'m Metadata,
+    wanted: Option<&str>,
+) -> Result<&'m cargo_metadata::Package> {
     let members = metadata.workspace_packages();
-    let has_bin = |p: &&cargo_metadata::Package| p.targets.iter().any(|t| t.kind.contains(&TargetKind::Bin));
+    let has_bin =
+        |p: &&cargo_metadata::Package| p.targets.iter().any(|t| t.kind.contains(&TargetKind::Bin));
     let candidates = || {
-        let names: Vec<&str> = members.iter().filter(|p| has_bin(p)).map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = members
+            .iter()
+            .filter(|p| has_bin(p))
+            .map(|p| p.name.as_str())
+            .collect();
         names.join(", ")
     };
     if let Some(name) = wanted {
-        return members.iter().copied().find(|p| *p.name == *name).ok_or_else(|| Error::Selection {
-            message: format!("no package {name} in this workspace; packages with binaries: {}", candidates()),
-        });
+        return members
+            .iter()
+            .copied()
+            .find(|p| *p.name == *name)
+            .ok_or_else(|| Error::Selection {
+                message: format!(
+                    "no package {name} in this workspace; packages with binaries: {}",
+                    candidates()
+                ),
+            });
     }
-    let with_settings: Vec<_> = members.iter().copied().filter(|p| p.metadata.get("jail").is_some()).collect();
+    let with_settings: Vec<_> = members
+        .iter()
+        .copied()
+        .filter(|p| p.metadata.get("jail").is_some())
+        .collect();
     if let [only] = with_settings[..] {
         return Ok(only);
     }
     if let Some(root) = metadata.root_package().filter(has_bin) {
         return Ok(root);
     }
-    let defaults: Vec<_> = metadata.workspace_default_packages().into_iter().filter(has_bin).collect();
+    let defaults: Vec<_> = metadata
+        .workspace_default_packages()
+        .into_iter()
+        .filter(has_bin)
+        .collect();
     if let [only] = defaults[..] {
         return Ok(only);
     }
     Err(Error::Selection {
-        message: format!("cannot tell which package to jail; pass -p with one of: {}", candidates()),
+        message: format!(
+            "cannot tell which package to jail; pass -p with one of: {}",
+            candidates()
+        ),
     })
 }
 
@@ -187,7 +223,11 @@ fn select_bin(package: &cargo_metadata::Package, wanted: Option<&str>) -> Result
         (Some(name), _) if bins.contains(&name) => Ok(name.to_string()),
         (None, [only]) => Ok(only.to_string()),
         (Some(name), _) => Err(Error::Selection {
-            message: format!("package {} has no binary {name}; its binaries: {}", package.name, bins.join(", ")),
+            message: format!(
+                "package {} has no binary {name}; its binaries: {}",
+                package.name,
+                bins.join(", ")
+            ),
         }),
         (None, []) => Err(Error::Selection {
             message: format!("package {} has no binary to jail", package.name),
@@ -205,10 +245,14 @@ fn select_bin(package: &cargo_metadata::Package, wanted: Option<&str>) -> Result
 /// The host's target triple, from `rustc -vV` (honouring `$RUSTC`).
 fn host_triple(sh: &Shell) -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let version = cmd!(sh, "{rustc} -vV").read().map_err(|e| Error::Cargo { message: e.to_string() })?;
+    let version = cmd!(sh, "{rustc} -vV").read().map_err(|e| Error::Cargo {
+        message: e.to_string(),
+    })?;
     version
         .lines()
         .find_map(|line| line.strip_prefix("host: "))
         .map(str::to_string)
-        .ok_or_else(|| Error::Cargo { message: "`rustc -vV` printed no host triple".to_string() })
+        .ok_or_else(|| Error::Cargo {
+            message: "`rustc -vV` printed no host triple".to_string(),
+        })
 }

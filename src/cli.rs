@@ -84,14 +84,33 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     };
     let closure = closure::resolve(&[executable], &options)?;
     let plan = plan::plan(&built, &closure, flags.sysroot.as_deref(), mtime)?;
-    status("Resolved", &format!("{} files for {} ({}, {:?} loader)", closure.files.len(), plan.triple, plan.target.os, plan.target.loader));
+    status(
+        "Resolved",
+        &format!(
+            "{} files for {} ({}, {})",
+            closure.files.len(),
+            plan.triple,
+            plan.target.os,
+            plan.target.loader
+        ),
+    );
     print_summary(&plan);
-    let out_dir = flags.out_dir.unwrap_or_else(|| built.target_directory.join("jail"));
+    let out_dir = flags
+        .out_dir
+        .unwrap_or_else(|| built.target_directory.join("jail"));
     let emitted = emit::emit(&plan, &out_dir)?;
     for artifact in &emitted.artifacts {
         status("Wrote", &out_dir.join(&artifact.file).display().to_string());
     }
-    status("Finished", &format!("jail {} for {} at {}", plan.name, plan.jail_root.display(), plan.triple));
+    status(
+        "Finished",
+        &format!(
+            "jail {} for {} at {}",
+            plan.name,
+            plan.jail_root.display(),
+            plan.triple
+        ),
+    );
     Ok(())
 }
 
@@ -117,7 +136,10 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
             Long("root") => overrides.root = Some(text(&mut parser)?),
             Long("user") => overrides.user = Some(text(&mut parser)?),
             Long("group") => overrides.group = Some(text(&mut parser)?),
-            Long("arg") => overrides.args.get_or_insert_with(Vec::new).push(text(&mut parser)?),
+            Long("arg") => overrides
+                .args
+                .get_or_insert_with(Vec::new)
+                .push(text(&mut parser)?),
             Long("timezone") => overrides.timezone = Some(text(&mut parser)?),
             Long("service") => overrides.services.push(text(&mut parser)?),
             Long("sysroot") => flags.sysroot = Some(text(&mut parser)?.into()),
@@ -140,10 +162,11 @@ fn text(parser: &mut lexopt::Parser) -> Result<String> {
 fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Err(_) => Ok(DEFAULT_MTIME),
-        Ok(value) => value
-            .trim()
-            .parse()
-            .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"))),
+        Ok(value) => value.trim().parse().map_err(|_| {
+            Error::Usage(format!(
+                "SOURCE_DATE_EPOCH={value:?} is not a number of seconds"
+            ))
+        }),
     }
 }
 
@@ -156,25 +179,51 @@ fn status(verb: &str, message: &str) {
 fn print_summary(plan: &Plan) {
     let closure = &plan.closure;
     let mut total = 0;
-    for file in &closure.files {
-        let size = std::fs::metadata(&file.source).map(|m| m.len()).unwrap_or(0);
+    let mut files: Vec<_> = closure.files.iter().collect();
+    files.sort_by_key(|f| (f.role.clone(), f.path.clone()));
+    for file in files {
+        let size = std::fs::metadata(&file.source)
+            .map(|m| m.len())
+            .unwrap_or(0);
         total += size;
         let indent = match file.role {
             Role::Executable => "",
             Role::Interpreter | Role::Library => "  ",
         };
         let needed_by: Vec<String> = file.needed_by.iter().map(|p| short(p)).collect();
-        let why = if needed_by.is_empty() { String::new() } else { format!(" <- {}", needed_by.join(", ")) };
-        eprintln!("{:>12} {indent}{} ({}){why}", "", file.path.display(), human_size(size));
+        let why = if needed_by.is_empty() {
+            String::new()
+        } else {
+            format!(" <- {}", needed_by.join(", "))
+        };
+        eprintln!(
+            "{:>12} {indent}{} ({}){why}",
+            "",
+            file.path.display(),
+            human_size(size)
+        );
         if let Some(from) = &file.moved_from {
-            eprintln!("{:>12} {indent}  moved from {} (the jail has no loader cache)", "", from.display());
+            eprintln!(
+                "{:>12} {indent}  moved from {} (the jail has no loader cache)",
+                "",
+                from.display()
+            );
         }
     }
-    eprintln!("{:>12} {} files, {} in the closure; {} entries in the jail", "", closure.files.len(), human_size(total), plan.entries.len());
+    eprintln!(
+        "{:>12} {} files, {} in the closure; {} entries in the jail",
+        "",
+        closure.files.len(),
+        human_size(total),
+        plan.entries.len()
+    );
 }
 
 fn short(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn human_size(bytes: u64) -> String {
@@ -196,9 +245,31 @@ mod tests {
     #[test]
     fn flags_fill_the_request_and_overrides() {
         let flags = parse_strs(&[
-            "-p", "daytimed", "--bin", "d", "--profile", "dev", "--target", "x86_64-unknown-linux-musl",
-            "-F", "a", "--features", "b", "--locked", "--service", "openbsd", "--service", "systemd",
-            "--arg", "--listen", "--arg", "127.0.0.1:1", "--out-dir", "out", "--sysroot", "/sr",
+            "-p",
+            "daytimed",
+            "--bin",
+            "d",
+            "--profile",
+            "dev",
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "-F",
+            "a",
+            "--features",
+            "b",
+            "--locked",
+            "--service",
+            "openbsd",
+            "--service",
+            "systemd",
+            "--arg",
+            "--listen",
+            "--arg",
+            "127.0.0.1:1",
+            "--out-dir",
+            "out",
+            "--sysroot",
+            "/sr",
         ])
         .unwrap();
         let r = &flags.request;
@@ -208,7 +279,10 @@ mod tests {
         assert_eq!(r.features, ["a", "b"]);
         assert!(r.locked);
         assert_eq!(r.overrides.services, ["openbsd", "systemd"]);
-        assert_eq!(r.overrides.args.as_deref(), Some(&["--listen".to_string(), "127.0.0.1:1".to_string()][..]));
+        assert_eq!(
+            r.overrides.args.as_deref(),
+            Some(&["--listen".to_string(), "127.0.0.1:1".to_string()][..])
+        );
         assert_eq!(flags.out_dir.as_deref(), Some(Path::new("out")));
         assert_eq!(flags.sysroot.as_deref(), Some(Path::new("/sr")));
     }
@@ -216,7 +290,13 @@ mod tests {
     #[test]
     fn unknown_flags_are_usage_errors() {
         let err = parse_strs(&["--frobnicate"]).unwrap_err().to_string();
-        assert!(err.contains("--frobnicate") && err.contains("--help"), "{err}");
-        assert!(parse_strs(&["--bin"]).is_err(), "a flag missing its value was accepted");
+        assert!(
+            err.contains("--frobnicate") && err.contains("--help"),
+            "{err}"
+        );
+        assert!(
+            parse_strs(&["--bin"]).is_err(),
+            "a flag missing its value was accepted"
+        );
     }
 }

@@ -18,7 +18,9 @@ pub enum Error {
     },
 
     /// Writing an output file failed; nothing was left at the final path.
-    #[error("cannot write {path}; check that the output directory exists and is writable (or pass --out-dir)")]
+    #[error(
+        "cannot write {path}; check that the output directory exists and is writable (or pass --out-dir)"
+    )]
     Write {
         path: PathBuf,
         #[source]

@@ -62,8 +62,7 @@ pub struct FileSetting {
     pub source: String,
     /// Where it goes inside the jail (default: the same absolute path as `source`).
     pub dest: Option<String>,
-    /// Permission bits, e.g. `"0644"` or `0o644` (default 0644, or 0755 when
-    /// the source is executable).
+    /// Permission bits, e.g. `"0644"` or `0o644` (default 0644).
     #[serde(default, deserialize_with = "deserialize_mode")]
     pub mode: Option<u32>,
 }
@@ -148,7 +147,9 @@ impl Settings {
 
     /// Where the daemon lives inside the jail.
     pub fn exec_path(&self, bin: &str) -> String {
-        self.exec.clone().unwrap_or_else(|| format!("/usr/local/sbin/{bin}"))
+        self.exec
+            .clone()
+            .unwrap_or_else(|| format!("/usr/local/sbin/{bin}"))
     }
 
     pub fn apply(mut self, overrides: &Overrides) -> Self {
@@ -246,6 +247,9 @@ mod tests {
             source_path("/etc/hosts", dir, Some(Path::new("/sys/root"))),
             Path::new("/sys/root/etc/hosts")
         );
-        assert_eq!(source_path("conf/a", dir, None), Path::new("/src/pkg/conf/a"));
+        assert_eq!(
+            source_path("conf/a", dir, None),
+            Path::new("/src/pkg/conf/a")
+        );
     }
 }

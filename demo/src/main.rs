@@ -99,12 +99,7 @@ fn local_time(format: &str) -> Result<String, String> {
         if libc::localtime_r(&now, &mut tm).is_null() {
             return Err("localtime_r failed".to_string());
         }
-        libc::strftime(
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            format.as_ptr(),
-            &tm,
-        )
+        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), format.as_ptr(), &tm)
     };
     if written == 0 {
         return Err("strftime produced nothing".to_string());
@@ -153,7 +148,10 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+        list.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
@@ -163,7 +161,11 @@ mod tests {
             parse_args(args(&["--listen", "127.0.0.1:99"])).unwrap(),
             "127.0.0.1:99"
         );
-        assert!(parse_args(args(&["--bogus"])).unwrap_err().contains("--bogus"));
+        assert!(
+            parse_args(args(&["--bogus"]))
+                .unwrap_err()
+                .contains("--bogus")
+        );
     }
 
     #[test]

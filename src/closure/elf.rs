@@ -69,7 +69,9 @@ impl ElfObject {
             return Err("no ELF magic (is it a script or a linker script?)".to_string());
         }
         // A parser bug on hostile input must become an error, not a crash.
-        let parsed = std::panic::catch_unwind(|| Elf::parse(bytes).map(|elf| Self::from_goblin(&elf, bytes)));
+        let parsed = std::panic::catch_unwind(|| {
+            Elf::parse(bytes).map(|elf| Self::from_goblin(&elf, bytes))
+        });
         match parsed {
             Ok(Ok(object)) => Ok(object),
             Ok(Err(e)) => Err(format!("malformed or truncated: {e}")),
@@ -99,14 +101,18 @@ impl ElfObject {
         }
         let (origin_flag, dynamic) = match &elf.dynamic {
             Some(d) => (
-                d.info.flags as u64 & dynamic::DF_ORIGIN != 0
-                    || d.info.flags_1 as u64 & dynamic::DF_1_ORIGIN != 0,
+                d.info.flags & dynamic::DF_ORIGIN != 0
+                    || d.info.flags_1 & dynamic::DF_1_ORIGIN != 0,
                 true,
             ),
             None => (false, false),
         };
         ElfObject {
-            class: if elf.is_64 { Class::Elf64 } else { Class::Elf32 },
+            class: if elf.is_64 {
+                Class::Elf64
+            } else {
+                Class::Elf32
+            },
             little_endian: elf.little_endian,
             machine: elf.header.e_machine,
             file_type: elf.header.e_type,
@@ -132,7 +138,8 @@ impl ElfObject {
 
     /// e_type ET_EXEC or ET_DYN with an interpreter: something one can run.
     pub fn is_executable(&self) -> bool {
-        self.file_type == header::ET_EXEC || (self.file_type == header::ET_DYN && self.interpreter.is_some())
+        self.file_type == header::ET_EXEC
+            || (self.file_type == header::ET_DYN && self.interpreter.is_some())
     }
 
     /// A short description for messages, e.g. `ELF64 x86-64`.
@@ -159,12 +166,20 @@ mod tests {
         assert_eq!(sh.class, Class::Elf64);
         assert!(sh.is_executable());
         assert!(sh.interpreter.as_deref().unwrap().contains("ld-linux"));
-        assert!(sh.needed.iter().any(|n| n == "libc.so.6"), "{:?}", sh.needed);
+        assert!(
+            sh.needed.iter().any(|n| n == "libc.so.6"),
+            "{:?}",
+            sh.needed
+        );
     }
 
     #[test]
     fn refuses_non_elf_and_truncated_files() {
-        assert!(ElfObject::parse(b"#!/bin/sh\n").unwrap_err().contains("no ELF magic"));
+        assert!(
+            ElfObject::parse(b"#!/bin/sh\n")
+                .unwrap_err()
+                .contains("no ELF magic")
+        );
         assert!(ElfObject::parse(b"").is_err());
         let whole = std::fs::read("/bin/sh").unwrap();
         for cut in [5, 20, 63, 64, 200, 1000] {

@@ -57,22 +57,45 @@ impl SearchRules for GlibcRules {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
         let requester = &chain[0];
         let mut dirs = Vec::new();
-        let expand_all = |dirs: &mut Vec<SearchDir>, owner: &Requester<'_>, list: &[String], kind: DirKind| {
-            for dir in list {
-                dirs.extend(expand(dir, owner, &self.lib, &self.platform, kind.clone()));
-            }
-        };
+        let expand_all =
+            |dirs: &mut Vec<SearchDir>, owner: &Requester<'_>, list: &[String], kind: DirKind| {
+                for dir in list {
+                    dirs.extend(expand(dir, owner, &self.lib, &self.platform, kind.clone()));
+                }
+            };
         if requester.object.runpath.is_empty() {
             for owner in chain {
-                expand_all(&mut dirs, owner, &owner.object.rpath, DirKind::Rpath(owner.jail_path.to_path_buf()));
+                expand_all(
+                    &mut dirs,
+                    owner,
+                    &owner.object.rpath,
+                    DirKind::Rpath(owner.jail_path.to_path_buf()),
+                );
             }
         }
         for dir in &self.ld_library_path {
-            dirs.extend(expand(dir, requester, &self.lib, &self.platform, DirKind::LdLibraryPath));
+            dirs.extend(expand(
+                dir,
+                requester,
+                &self.lib,
+                &self.platform,
+                DirKind::LdLibraryPath,
+            ));
         }
-        expand_all(&mut dirs, requester, &requester.object.runpath, DirKind::Runpath(requester.jail_path.to_path_buf()));
+        expand_all(
+            &mut dirs,
+            requester,
+            &requester.object.runpath,
+            DirKind::Runpath(requester.jail_path.to_path_buf()),
+        );
         for dir in &self.cache {
-            dirs.push(SearchDir::in_root(dir.clone(), DirKind::Cache));
+            // A cached directory that is also a default one is searched in the jail too.
+            let kind = if self.defaults.contains(dir) {
+                DirKind::Default
+            } else {
+                DirKind::Cache
+            };
+            dirs.push(SearchDir::in_root(dir.clone(), kind));
         }
         for dir in &self.defaults {
             dirs.push(SearchDir::in_root(dir.clone(), DirKind::Default));
@@ -121,7 +144,12 @@ pub fn read_ld_so_conf(root: &FsRoot) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-fn read_conf_file(root: &FsRoot, path: &Path, dirs: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Result<()> {
+fn read_conf_file(
+    root: &FsRoot,
+    path: &Path,
+    dirs: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+) -> Result<()> {
     // An include cycle (a.conf includes b.conf includes a.conf) ends here.
     if !seen.insert(path.to_path_buf()) {
         return Ok(());
@@ -137,7 +165,10 @@ fn read_conf_file(root: &FsRoot, path: &Path, dirs: &mut Vec<PathBuf>, seen: &mu
     };
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        if let Some(pattern) = line.strip_prefix("include").filter(|rest| rest.starts_with([' ', '\t'])) {
+        if let Some(pattern) = line
+            .strip_prefix("include")
+            .filter(|rest| rest.starts_with([' ', '\t']))
+        {
             for pattern in pattern.split_whitespace() {
                 let pattern = path.parent().unwrap_or(Path::new("/")).join(pattern);
                 for file in glob(root, &pattern)? {
@@ -147,7 +178,10 @@ fn read_conf_file(root: &FsRoot, path: &Path, dirs: &mut Vec<PathBuf>, seen: &mu
         } else if line.starts_with("hwcap ") {
             // Obsolete hwcap lines name no directory.
         } else {
-            for dir in line.split([' ', '\t', ':', ',']).filter(|d| d.starts_with('/')) {
+            for dir in line
+                .split([' ', '\t', ':', ','])
+                .filter(|d| d.starts_with('/'))
+            {
                 let dir = PathBuf::from(dir);
                 if !dirs.contains(&dir) {
                     dirs.push(dir);
@@ -161,7 +195,10 @@ fn read_conf_file(root: &FsRoot, path: &Path, dirs: &mut Vec<PathBuf>, seen: &mu
 /// Expands a pattern whose last component may hold `*` and `?`, as glob(3)
 /// does for ld.so.conf includes; matches are sorted like glob's.
 fn glob(root: &FsRoot, pattern: &Path) -> Result<Vec<PathBuf>> {
-    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str())) else {
+    let (Some(dir), Some(name)) = (
+        pattern.parent(),
+        pattern.file_name().and_then(|n| n.to_str()),
+    ) else {
         return Ok(Vec::new());
     };
     if !name.contains(['*', '?']) {
@@ -189,7 +226,10 @@ fn glob(root: &FsRoot, pattern: &Path) -> Result<Vec<PathBuf>> {
 fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => wildcard_match(&pattern[1..], text) || (!text.is_empty() && wildcard_match(pattern, &text[1..])),
+        (Some(b'*'), _) => {
+            wildcard_match(&pattern[1..], text)
+                || (!text.is_empty() && wildcard_match(pattern, &text[1..]))
+        }
         (Some(b'?'), Some(_)) => wildcard_match(&pattern[1..], &text[1..]),
         (Some(p), Some(t)) if p == t => wildcard_match(&pattern[1..], &text[1..]),
         _ => false,
@@ -205,13 +245,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
         std::fs::create_dir_all(etc.join("ld.so.conf.d")).unwrap();
-        std::fs::write(etc.join("ld.so.conf"), "/opt/first\ninclude /etc/ld.so.conf.d/*.conf\n/opt/last # trailing\n").unwrap();
+        std::fs::write(
+            etc.join("ld.so.conf"),
+            "/opt/first\ninclude /etc/ld.so.conf.d/*.conf\n/opt/last # trailing\n",
+        )
+        .unwrap();
         std::fs::write(etc.join("ld.so.conf.d/b.conf"), "/opt/b\n").unwrap();
-        std::fs::write(etc.join("ld.so.conf.d/a.conf"), "# comment\n/opt/a1:/opt/a2\ninclude ../ld.so.conf\n").unwrap();
+        std::fs::write(
+            etc.join("ld.so.conf.d/a.conf"),
+            "# comment\n/opt/a1:/opt/a2\ninclude ../ld.so.conf\n",
+        )
+        .unwrap();
         std::fs::write(etc.join("ld.so.conf.d/skip.txt"), "/opt/never\n").unwrap();
         let dirs = read_ld_so_conf(&FsRoot::new(dir.path())).unwrap();
         let dirs: Vec<_> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
-        assert_eq!(dirs, ["/opt/first", "/opt/a1", "/opt/a2", "/opt/b", "/opt/last"]);
+        assert_eq!(
+            dirs,
+            ["/opt/first", "/opt/a1", "/opt/a2", "/opt/b", "/opt/last"]
+        );
     }
 
     #[test]

@@ -111,7 +111,10 @@ pub fn resolve(executables: &[Executable], options: &Options) -> Result<Closure>
             merge_file(&mut files, file)?;
         }
         for link in walk.links {
-            if let Some(old) = links.get(&link.path).filter(|old| old.target != link.target) {
+            if let Some(old) = links
+                .get(&link.path)
+                .filter(|old| old.target != link.target)
+            {
                 return Err(Error::Conflict {
                     path: link.path.display().to_string(),
                     first: format!("a link to {}", old.target.display()),
@@ -191,8 +194,16 @@ impl<'a> Walk<'a> {
         dlopen: &[String],
     ) -> Result<Self> {
         let rules: Box<dyn SearchRules> = match target.loader {
-            Loader::Glibc => Box::new(glibc::GlibcRules::new(root, target, &options.ld_library_path)?),
-            Loader::Musl => Box::new(musl::MuslRules::new(root, target, &options.ld_library_path)?),
+            Loader::Glibc => Box::new(glibc::GlibcRules::new(
+                root,
+                target,
+                &options.ld_library_path,
+            )?),
+            Loader::Musl => Box::new(musl::MuslRules::new(
+                root,
+                target,
+                &options.ld_library_path,
+            )?),
             Loader::OpenBsd | Loader::FreeBsd => {
                 return Err(Error::NotSupported {
                     path: executable.source.clone(),
@@ -210,10 +221,11 @@ impl<'a> Walk<'a> {
             links: Vec::new(),
             files: Vec::new(),
         };
-        let host_real = std::fs::canonicalize(&executable.source).map_err(|source| Error::Read {
-            path: executable.source.clone(),
-            source,
-        })?;
+        let host_real =
+            std::fs::canonicalize(&executable.source).map_err(|source| Error::Read {
+                path: executable.source.clone(),
+                source,
+            })?;
         let jail_path = normalize(&executable.jail_path);
         let interpreter = object.interpreter.clone();
         walk.add(Loaded {
@@ -329,11 +341,22 @@ impl<'a> Walk<'a> {
             return Err(Error::LibraryNotFound {
                 name: name.to_string(),
                 chain,
-                searched: dirs.iter().map(|d| d.host.clone().unwrap_or_else(|| self.root.host_path(&d.jail))).collect(),
+                searched: dirs
+                    .iter()
+                    .map(|d| {
+                        d.host
+                            .clone()
+                            .unwrap_or_else(|| self.root.host_path(&d.jail))
+                    })
+                    .collect(),
             });
         };
         // Two names (a symlink and its target) may reach one file.
-        if let Some(index) = self.loaded.iter().position(|l| l.file.path == candidate.file.path) {
+        if let Some(index) = self
+            .loaded
+            .iter()
+            .position(|l| l.file.path == candidate.file.path)
+        {
             self.by_name.insert(name.to_string(), index);
             return self.request(requester, name);
         }
@@ -372,14 +395,19 @@ impl<'a> Walk<'a> {
                 if !host.is_file() {
                     return Ok(None);
                 }
-                let source = std::fs::canonicalize(&host).map_err(|source| Error::Read { path: host, source })?;
+                let source = std::fs::canonicalize(&host)
+                    .map_err(|source| Error::Read { path: host, source })?;
                 (source, normalize(&requested), Vec::new())
             }
             None => {
                 let Some(resolved) = self.root.resolve(&requested)? else {
                     return Ok(None);
                 };
-                (self.root.host_path(&resolved.path), resolved.path, resolved.links)
+                (
+                    self.root.host_path(&resolved.path),
+                    resolved.path,
+                    resolved.links,
+                )
             }
         };
         if !source.is_file() {
@@ -467,3 +495,6 @@ fn parent(path: &Path) -> PathBuf {
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
+
+#[cfg(test)]
+mod tests;

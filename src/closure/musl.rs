@@ -21,7 +21,8 @@ impl MuslRules {
         let mut path_file = Vec::new();
         if let Some(resolved) = root.resolve(&file)? {
             let host = root.host_path(&resolved.path);
-            let text = std::fs::read_to_string(&host).map_err(|source| Error::Read { path: host, source })?;
+            let text = std::fs::read_to_string(&host)
+                .map_err(|source| Error::Read { path: host, source })?;
             path_file = text
                 .split(['\n', ':'])
                 .map(str::trim)
@@ -31,7 +32,9 @@ impl MuslRules {
         }
         Ok(MuslRules {
             path_file,
-            defaults: ["/lib", "/usr/local/lib", "/usr/lib"].map(PathBuf::from).to_vec(),
+            defaults: ["/lib", "/usr/local/lib", "/usr/lib"]
+                .map(PathBuf::from)
+                .to_vec(),
             ld_library_path: ld_library_path.to_vec(),
         })
     }
@@ -45,17 +48,31 @@ impl SearchRules for MuslRules {
         }
         for owner in chain {
             let (list, kind) = if owner.object.runpath.is_empty() {
-                (&owner.object.rpath, DirKind::Rpath(owner.jail_path.to_path_buf()))
+                (
+                    &owner.object.rpath,
+                    DirKind::Rpath(owner.jail_path.to_path_buf()),
+                )
             } else {
-                (&owner.object.runpath, DirKind::Runpath(owner.jail_path.to_path_buf()))
+                (
+                    &owner.object.runpath,
+                    DirKind::Runpath(owner.jail_path.to_path_buf()),
+                )
             };
             for dir in list {
                 dirs.extend(expand(dir, owner, "lib", "", kind.clone()));
             }
         }
         // The jail gets no path file: its directories are the host's alone.
-        dirs.extend(self.path_file.iter().map(|d| SearchDir::in_root(d.clone(), DirKind::Cache)));
-        dirs.extend(self.defaults.iter().map(|d| SearchDir::in_root(d.clone(), DirKind::Default)));
+        dirs.extend(
+            self.path_file
+                .iter()
+                .map(|d| SearchDir::in_root(d.clone(), DirKind::Cache)),
+        );
+        dirs.extend(
+            self.defaults
+                .iter()
+                .map(|d| SearchDir::in_root(d.clone(), DirKind::Default)),
+        );
         dirs
     }
 
@@ -75,4 +92,3 @@ fn arch(machine: u16) -> &'static str {
         _ => "unknown",
     }
 }
-

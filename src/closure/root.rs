@@ -103,7 +103,8 @@ impl FsRoot {
                     path: self.host_path(path),
                 });
             }
-            let text = std::fs::read_link(&host).map_err(|source| Error::Read { path: host, source })?;
+            let text =
+                std::fs::read_link(&host).map_err(|source| Error::Read { path: host, source })?;
             steps.push_front(Step::EndOfLink(passed.len()));
             push_front(&mut steps, &text);
             if text.is_absolute() {
@@ -143,11 +144,17 @@ fn push_front(steps: &mut VecDeque<Step>, path: &Path) {
 
 /// A link text that cannot lead out of the directory holding the link.
 fn is_contained_text(text: &Path) -> bool {
-    text.is_relative() && text.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    text.is_relative()
+        && text
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 fn is_absent(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 /// The relative path from directory `from` to `to`, both absolute and free
@@ -205,9 +212,16 @@ mod tests {
     #[test]
     fn merged_usr_interpreter_keeps_every_link_relative() {
         let dir = sysroot();
-        let resolved = FsRoot::new(dir.path()).resolve(Path::new("/lib64/ld.so")).unwrap().unwrap();
+        let resolved = FsRoot::new(dir.path())
+            .resolve(Path::new("/lib64/ld.so"))
+            .unwrap()
+            .unwrap();
         assert_eq!(resolved.path, Path::new("/usr/lib/x86_64-linux-gnu/ld.so"));
-        let links: Vec<_> = resolved.links.iter().map(|l| (l.path.to_str().unwrap(), l.target.to_str().unwrap())).collect();
+        let links: Vec<_> = resolved
+            .links
+            .iter()
+            .map(|l| (l.path.to_str().unwrap(), l.target.to_str().unwrap()))
+            .collect();
         assert_eq!(
             links,
             [
@@ -240,14 +254,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         symlink("b", dir.path().join("a")).unwrap();
         symlink("a", dir.path().join("b")).unwrap();
-        let err = FsRoot::new(dir.path()).resolve(Path::new("/a")).unwrap_err();
+        let err = FsRoot::new(dir.path())
+            .resolve(Path::new("/a"))
+            .unwrap_err();
         assert!(matches!(err, Error::SymlinkLoop { .. }), "{err}");
     }
 
     #[test]
     fn relative_paths_between_directories() {
-        assert_eq!(relative_path(Path::new("/usr/lib64"), Path::new("/usr/lib/x/ld.so")), Path::new("../lib/x/ld.so"));
-        assert_eq!(relative_path(Path::new("/"), Path::new("/usr/lib")), Path::new("usr/lib"));
+        assert_eq!(
+            relative_path(Path::new("/usr/lib64"), Path::new("/usr/lib/x/ld.so")),
+            Path::new("../lib/x/ld.so")
+        );
+        assert_eq!(
+            relative_path(Path::new("/"), Path::new("/usr/lib")),
+            Path::new("usr/lib")
+        );
         assert_eq!(normalize(Path::new("/a/../../b/./c")), Path::new("/b/c"));
     }
 }

@@ -53,7 +53,11 @@ pub enum DirKind {
 
 impl SearchDir {
     pub fn in_root(jail: PathBuf, kind: DirKind) -> Self {
-        SearchDir { jail, host: None, kind }
+        SearchDir {
+            jail,
+            host: None,
+            kind,
+        }
     }
 }
 
@@ -79,11 +83,19 @@ impl fmt::Display for DirKind {
 /// Expands the dynamic string tokens of one RPATH/RUNPATH entry. Entries
 /// that are relative (to the process's working directory) or hold an
 /// unknown token are dropped, as ld.so drops them for a daemon.
-pub fn expand(dir: &str, owner: &Requester<'_>, lib: &str, platform: &str, kind: DirKind) -> Option<SearchDir> {
+pub fn expand(
+    dir: &str,
+    owner: &Requester<'_>,
+    lib: &str,
+    platform: &str,
+    kind: DirKind,
+) -> Option<SearchDir> {
     let substitute = |origin: &str| -> Option<String> {
         let mut out = dir.to_string();
         for (token, value) in [("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)] {
-            out = out.replace(&format!("${{{token}}}"), value).replace(&format!("${token}"), value);
+            out = out
+                .replace(&format!("${{{token}}}"), value)
+                .replace(&format!("${token}"), value);
         }
         (!out.contains('$')).then_some(out)
     };

@@ -57,17 +57,32 @@ impl Target {
             found,
         };
 
-        let os = if has_note("OpenBSD") || interp == "/usr/libexec/ld.so" || object.os_abi == OSABI_OPENBSD {
-            Os::OpenBsd
-        } else if has_note("FreeBSD") || interp.starts_with("/libexec/ld-elf") || object.os_abi == OSABI_FREEBSD {
-            Os::FreeBsd
-        } else if has_note("NetBSD") || interp == "/usr/libexec/ld.elf_so" || object.os_abi == OSABI_NETBSD {
-            return Err(unsupported("NetBSD".to_string()));
-        } else if has_note("DragonFly") {
+        // DragonFly shares FreeBSD's `.note.tag` section and ld-elf name
+        // (ld-elf.so.2), so it is ruled out first, by its note.
+        let os = if has_note("DragonFly") {
             return Err(unsupported("DragonFly BSD".to_string()));
+        } else if has_note("OpenBSD")
+            || interp == "/usr/libexec/ld.so"
+            || object.os_abi == OSABI_OPENBSD
+        {
+            Os::OpenBsd
+        } else if has_note("FreeBSD")
+            || matches!(interp, "/libexec/ld-elf.so.1" | "/libexec/ld-elf32.so.1")
+            || object.os_abi == OSABI_FREEBSD
+        {
+            Os::FreeBsd
+        } else if has_note("NetBSD")
+            || interp == "/usr/libexec/ld.elf_so"
+            || object.os_abi == OSABI_NETBSD
+        {
+            return Err(unsupported("NetBSD".to_string()));
         } else if object.os_abi == OSABI_SOLARIS || has_note("SUNW Solaris") {
             return Err(unsupported("Solaris".to_string()));
-        } else if interp.contains("/ld-linux") || interp.contains("/ld-musl") || has_note("GNU") || object.os_abi == OSABI_GNU {
+        } else if interp.contains("/ld-linux")
+            || interp.contains("/ld-musl")
+            || has_note("GNU")
+            || object.os_abi == OSABI_GNU
+        {
             Os::Linux
         } else if asks_for("libthr.so.") || object.needed.iter().any(|n| n == "libc.so.7") {
             Os::FreeBsd
@@ -97,6 +112,17 @@ impl Target {
     }
 }
 
+impl fmt::Display for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Loader::Glibc => "glibc ld.so",
+            Loader::Musl => "musl ld.so",
+            Loader::OpenBsd => "OpenBSD ld.so",
+            Loader::FreeBsd => "FreeBSD rtld",
+        })
+    }
+}
+
 impl fmt::Display for Os {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -114,14 +140,20 @@ mod tests {
     const FIXTURES: &str = "../shared/fixtures";
 
     fn detect(relative: &str) -> Result<Target> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(relative);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(FIXTURES)
+            .join(relative);
         let object = ElfObject::read(&path).unwrap();
         Target::detect(&path, &object)
     }
 
     #[test]
     fn host_executables_are_linux_glibc() {
-        let target = Target::detect(Path::new("/bin/sh"), &ElfObject::read(Path::new("/bin/sh")).unwrap()).unwrap();
+        let target = Target::detect(
+            Path::new("/bin/sh"),
+            &ElfObject::read(Path::new("/bin/sh")).unwrap(),
+        )
+        .unwrap();
         assert_eq!((target.os, target.loader), (Os::Linux, Loader::Glibc));
     }
 
@@ -134,15 +166,25 @@ mod tests {
 
     #[test]
     fn freebsd_is_known_with_and_without_a_note() {
-        for file in ["freebsd-14.0-amd64/bin/busybox", "freebsd-pkg/freebsd-riscv64.binin", "freebsd-pkg/freebsd-aarch64.binin"] {
+        for file in [
+            "freebsd-14.0-amd64/bin/busybox",
+            "freebsd-pkg/freebsd-riscv64.binin",
+            "freebsd-pkg/freebsd-aarch64.binin",
+        ] {
             assert_eq!(detect(file).unwrap().os, Os::FreeBsd, "{file}");
         }
     }
 
     #[test]
     fn musl_and_linux_controls() {
-        assert_eq!(detect("freebsd-pkg/musl.binin").unwrap().loader, Loader::Musl);
-        assert_eq!(detect("freebsd-pkg/linux.binin").unwrap().loader, Loader::Glibc);
+        assert_eq!(
+            detect("freebsd-pkg/musl.binin").unwrap().loader,
+            Loader::Musl
+        );
+        assert_eq!(
+            detect("freebsd-pkg/linux.binin").unwrap().loader,
+            Loader::Glibc
+        );
     }
 
     #[test]

@@ -29,7 +29,11 @@ mod tests {
     fn sha256sum_accepts_the_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.tar.gz"), b"abc").unwrap();
-        std::fs::write(dir.path().join("a.tar.gz.sha256"), sha256_line(&sha256_hex(b"abc"), "a.tar.gz")).unwrap();
+        std::fs::write(
+            dir.path().join("a.tar.gz.sha256"),
+            sha256_line(&sha256_hex(b"abc"), "a.tar.gz"),
+        )
+        .unwrap();
         let status = std::process::Command::new("sha256sum")
             .args(["-c", "a.tar.gz.sha256"])
             .current_dir(dir.path())

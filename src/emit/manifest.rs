@@ -74,7 +74,11 @@ impl Manifest {
                             path,
                             source: source.clone(),
                             role: role_name(&file.role).to_string(),
-                            needed_by: file.needed_by.iter().map(|p| p.display().to_string()).collect(),
+                            needed_by: file
+                                .needed_by
+                                .iter()
+                                .map(|p| p.display().to_string())
+                                .collect(),
                             found: Some(file.found.clone()),
                             moved_from: file.moved_from.clone(),
                         },
@@ -88,7 +92,10 @@ impl Manifest {
                         },
                     });
                 }
-                EntryKind::Symlink { target } => links.push(LinkRecord { path, target: target.clone() }),
+                EntryKind::Symlink { target } => links.push(LinkRecord {
+                    path,
+                    target: target.clone(),
+                }),
                 EntryKind::Directory | EntryKind::CharDevice { .. } => {}
             }
         }

@@ -62,12 +62,16 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
 /// output directory.
 fn artifact_base(plan: &Plan) -> Result<String> {
     let base = format!("{}-{}-{}", plan.name, plan.version, plan.triple);
-    let ok = base.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)) && !base.starts_with('.');
+    let ok = base
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        && !base.starts_with('.');
     if !ok {
         return Err(Error::UnsafePath {
             field: "artifact name".into(),
             path: base,
-            reason: "name, version and target triple may hold only letters, digits and . _ + -".into(),
+            reason: "name, version and target triple may hold only letters, digits and . _ + -"
+                .into(),
         });
     }
     Ok(base)

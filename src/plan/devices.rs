@@ -5,7 +5,11 @@ use crate::closure::target::Os;
 /// What one device name becomes in the jail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
-    Char { major: u32, minor: u32, mode: u32 },
+    Char {
+        major: u32,
+        minor: u32,
+        mode: u32,
+    },
     /// A symlink to another node in /dev (OpenBSD's random → urandom).
     LinkTo(&'static str),
 }
@@ -38,10 +42,34 @@ mod tests {
 
     #[test]
     fn numbers_follow_each_os() {
-        assert_eq!(device(Os::Linux, "null"), Some(Device::Char { major: 1, minor: 3, mode: 0o666 }));
-        assert_eq!(device(Os::OpenBsd, "null"), Some(Device::Char { major: 2, minor: 2, mode: 0o666 }));
-        assert_eq!(device(Os::OpenBsd, "urandom"), Some(Device::Char { major: 45, minor: 0, mode: 0o644 }));
-        assert_eq!(device(Os::OpenBsd, "random"), Some(Device::LinkTo("urandom")));
+        assert_eq!(
+            device(Os::Linux, "null"),
+            Some(Device::Char {
+                major: 1,
+                minor: 3,
+                mode: 0o666
+            })
+        );
+        assert_eq!(
+            device(Os::OpenBsd, "null"),
+            Some(Device::Char {
+                major: 2,
+                minor: 2,
+                mode: 0o666
+            })
+        );
+        assert_eq!(
+            device(Os::OpenBsd, "urandom"),
+            Some(Device::Char {
+                major: 45,
+                minor: 0,
+                mode: 0o644
+            })
+        );
+        assert_eq!(
+            device(Os::OpenBsd, "random"),
+            Some(Device::LinkTo("urandom"))
+        );
         assert_eq!(device(Os::Linux, "sda"), None);
         assert_eq!(device(Os::FreeBsd, "null"), None);
     }

@@ -93,11 +93,21 @@ impl Owner {
             Os::Linux => "root",
             Os::OpenBsd | Os::FreeBsd => "wheel",
         };
-        Owner { user: "root".into(), group: group.into(), uid: 0, gid: 0 }
+        Owner {
+            user: "root".into(),
+            group: group.into(),
+            uid: 0,
+            gid: 0,
+        }
     }
 
     fn named(user: &str, group: &str) -> Owner {
-        Owner { user: user.into(), group: group.into(), uid: 0, gid: 0 }
+        Owner {
+            user: user.into(),
+            group: group.into(),
+            uid: 0,
+            gid: 0,
+        }
     }
 }
 
@@ -109,8 +119,14 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
     let settings = &built.settings;
     let manifest = &built.package.manifest_path;
     let os = closure.target.os;
-    let name = checked_name(&manifest.display().to_string(), &settings.jail_name(&built.bin))?;
-    let jail_root = checked_absolute("root", &settings.root.clone().unwrap_or(format!("/var/jail/{name}")))?;
+    let name = checked_name(
+        &manifest.display().to_string(),
+        &settings.jail_name(&built.bin),
+    )?;
+    let jail_root = checked_absolute(
+        "root",
+        &settings.root.clone().unwrap_or(format!("/var/jail/{name}")),
+    )?;
     if jail_root == Path::new("/") {
         return Err(Error::UnsafePath {
             field: "root".into(),
@@ -128,46 +144,85 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
 
     let mut jail = Jail::new(&jail_root, os);
     for file in &closure.files {
-        let mode = if is_executable(&file.source)? { 0o755 } else { 0o644 };
-        jail.add(&file.path, EntryKind::File { source: file.source.clone() }, mode, None, "the closure")?;
+        let mode = if is_executable(&file.source)? {
+            0o755
+        } else {
+            0o644
+        };
+        jail.add(
+            &file.path,
+            EntryKind::File {
+                source: file.source.clone(),
+            },
+            mode,
+            None,
+            "the closure",
+        )?;
     }
     for link in &closure.links {
-        jail.add(&link.path, EntryKind::Symlink { target: link.target.clone() }, 0o777, None, "the closure")?;
+        jail.add(
+            &link.path,
+            EntryKind::Symlink {
+                target: link.target.clone(),
+            },
+            0o777,
+            None,
+            "the closure",
+        )?;
     }
     let package_dir = manifest.parent().unwrap_or(Path::new("."));
     for (index, file) in settings.files.iter().enumerate() {
         let field = format!("files[{index}]");
-        let dest = checked_absolute(&format!("{field}.dest"), file.dest.as_deref().unwrap_or(&file.source))?;
+        let dest = checked_absolute(
+            &format!("{field}.dest"),
+            file.dest.as_deref().unwrap_or(&file.source),
+        )?;
         let source = source_path(&file.source, package_dir, sysroot);
         let source = regular_file(&source, &format!("{field}.source"))?;
-        let mode = match file.mode {
-            Some(mode) => mode,
-            None if is_executable(&source)? => 0o755,
-            None => 0o644,
-        };
+        // Executables belong in `executables`, which jails their closures too.
+        let mode = file.mode.unwrap_or(0o644);
         jail.add(&dest, EntryKind::File { source }, mode, None, &field)?;
     }
     if let Some(zone) = &settings.timezone {
         let source = zone_file(zone, sysroot)?;
-        jail.add(Path::new("/etc/localtime"), EntryKind::File { source }, 0o644, None, "timezone")?;
+        jail.add(
+            Path::new("/etc/localtime"),
+            EntryKind::File { source },
+            0o644,
+            None,
+            "timezone",
+        )?;
     }
     let mut needs_devices = false;
     for name in &settings.devices {
         if !devices::NAMES.contains(&name.as_str()) {
             return Err(Error::Settings {
                 manifest: manifest.clone(),
-                message: format!("devices: {name:?} is not one of the allowed nodes {:?}", devices::NAMES),
+                message: format!(
+                    "devices: {name:?} is not one of the allowed nodes {:?}",
+                    devices::NAMES
+                ),
             });
         }
         needs_devices = true;
         let path = Path::new("/dev").join(name);
         match devices::device(os, name) {
-            Some(Device::Char { major, minor, mode }) => {
-                jail.add(&path, EntryKind::CharDevice { major, minor }, mode, None, "devices")?
-            }
-            Some(Device::LinkTo(target)) => {
-                jail.add(&path, EntryKind::Symlink { target: target.into() }, 0o777, None, "devices")?
-            }
+            Some(Device::Char { major, minor, mode }) => jail.add(
+                &path,
+                EntryKind::CharDevice { major, minor },
+                mode,
+                None,
+                "devices",
+            )?,
+            Some(Device::LinkTo(target)) => jail.add(
+                &path,
+                EntryKind::Symlink {
+                    target: target.into(),
+                },
+                0o777,
+                None,
+                "devices",
+            )?,
             // FreeBSD: devfs is mounted by the rc.d script instead.
             None => {}
         }
@@ -176,8 +231,14 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
     for (index, dir) in settings.writable.iter().enumerate() {
         let field = format!("writable[{index}]");
         let path = checked_absolute(&format!("{field}.path"), &dir.path)?;
-        let owner = checked_account(&format!("{field}.owner"), dir.owner.as_deref().unwrap_or(&user))?;
-        let dir_group = checked_account(&format!("{field}.group"), dir.group.as_deref().unwrap_or(&group))?;
+        let owner = checked_account(
+            &format!("{field}.owner"),
+            dir.owner.as_deref().unwrap_or(&user),
+        )?;
+        let dir_group = checked_account(
+            &format!("{field}.group"),
+            dir.group.as_deref().unwrap_or(&group),
+        )?;
         let mode = dir.mode.unwrap_or(0o750);
         if mode & 0o002 != 0 {
             return Err(Error::UnsafePath {
@@ -186,13 +247,28 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
                 reason: "a world-writable directory lets any user of the jail plant files; give it an owner instead".into(),
             });
         }
-        jail.add(&path, EntryKind::Directory, mode, Some(Owner::named(&owner, &dir_group)), &field)?;
-        writable.push(Writable { path, owner, group: dir_group, mode });
+        jail.add(
+            &path,
+            EntryKind::Directory,
+            mode,
+            Some(Owner::named(&owner, &dir_group)),
+            &field,
+        )?;
+        writable.push(Writable {
+            path,
+            owner,
+            group: dir_group,
+            mode,
+        });
     }
     let services = service_kinds(settings, os, manifest)?;
     Ok(Plan {
         version: built.package.version.clone(),
-        description: built.package.description.clone().unwrap_or_else(|| format!("{name} in a chroot jail")),
+        description: built
+            .package
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{name} in a chroot jail")),
         triple: built.target_triple.clone(),
         target: closure.target.clone(),
         jail_root,
@@ -220,12 +296,23 @@ struct Jail {
 
 impl Jail {
     fn new(root: &Path, os: Os) -> Self {
-        Jail { root: root.to_path_buf(), os, entries: BTreeMap::new() }
+        Jail {
+            root: root.to_path_buf(),
+            os,
+            entries: BTreeMap::new(),
+        }
     }
 
     /// Adds `path` (absolute, inside the jail) and every directory above it
     /// up to the jail root. `origin` names the setting for conflict messages.
-    fn add(&mut self, path: &Path, kind: EntryKind, mode: u32, owner: Option<Owner>, origin: &str) -> Result<()> {
+    fn add(
+        &mut self,
+        path: &Path,
+        kind: EntryKind,
+        mode: u32,
+        owner: Option<Owner>,
+        origin: &str,
+    ) -> Result<()> {
         if path == Path::new("/") {
             return Err(Error::UnsafePath {
                 field: origin.to_string(),
@@ -238,14 +325,29 @@ impl Jail {
         }
         let mut parent = path.parent();
         while let Some(dir) = parent.filter(|d| *d != Path::new("/")) {
-            self.insert(dir, EntryKind::Directory, 0o755, Owner::root(self.os), origin, true)?;
+            self.insert(
+                dir,
+                EntryKind::Directory,
+                0o755,
+                Owner::root(self.os),
+                origin,
+                true,
+            )?;
             parent = dir.parent();
         }
         let owner = owner.unwrap_or_else(|| Owner::root(self.os));
         self.insert(path, kind, mode, owner, origin, false)
     }
 
-    fn insert(&mut self, path: &Path, kind: EntryKind, mode: u32, owner: Owner, origin: &str, implied: bool) -> Result<()> {
+    fn insert(
+        &mut self,
+        path: &Path,
+        kind: EntryKind,
+        mode: u32,
+        owner: Owner,
+        origin: &str,
+        implied: bool,
+    ) -> Result<()> {
         let entry = Entry {
             path: archive_path(&self.root.join(archive_path(path))),
             kind,
@@ -263,7 +365,9 @@ impl Jail {
                     self.entries.insert(path.to_path_buf(), entry);
                 }
             }
-            Some(old) if (&old.kind, old.mode, &old.owner) == (&entry.kind, entry.mode, &entry.owner) => {}
+            Some(old)
+                if (&old.kind, old.mode, &old.owner) == (&entry.kind, entry.mode, &entry.owner) => {
+            }
             Some(old) => {
                 return Err(Error::Conflict {
                     path: path.display().to_string(),
@@ -284,13 +388,17 @@ impl Jail {
             owner: Owner::root(self.os),
             origin: "root".to_string(),
         };
-        std::iter::once(root).chain(self.entries.into_values()).collect()
+        std::iter::once(root)
+            .chain(self.entries.into_values())
+            .collect()
     }
 }
 
 /// A link must be relative and, read from its own directory, stay in the jail.
 fn check_link(path: &Path, target: &Path) -> Result<()> {
-    let depth = path.parent().map_or(0, |p| p.components().count().saturating_sub(1));
+    let depth = path
+        .parent()
+        .map_or(0, |p| p.components().count().saturating_sub(1));
     let mut level = depth as isize;
     let mut escapes = target.is_absolute();
     for component in target.components() {
@@ -321,13 +429,19 @@ fn describe(kind: &EntryKind) -> String {
 }
 
 fn is_executable(path: &Path) -> Result<bool> {
-    let metadata = std::fs::metadata(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(metadata.permissions().mode() & 0o111 != 0)
 }
 
 /// Follows links on the host to the regular file a setting names.
 fn regular_file(path: &Path, field: &str) -> Result<PathBuf> {
-    let real = std::fs::canonicalize(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let real = std::fs::canonicalize(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !real.is_file() {
         return Err(Error::UnsafePath {
             field: field.into(),
@@ -346,8 +460,12 @@ fn zone_file(zone: &str, sysroot: Option<&Path>) -> Result<PathBuf> {
         PathBuf::from("/etc/localtime")
     } else {
         let ok = !zone.is_empty()
-            && zone.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
-            && zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+            && zone
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+            && zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
         if !ok {
             return Err(Error::UnsafePath {
                 field: "timezone".into(),
@@ -359,7 +477,10 @@ fn zone_file(zone: &str, sysroot: Option<&Path>) -> Result<PathBuf> {
     };
     let missing = || Error::Read {
         path: root.host_path(&wanted),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such zone file (is tzdata installed?)"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such zone file (is tzdata installed?)",
+        ),
     };
     let resolved = root.resolve(&wanted)?.ok_or_else(missing)?;
     let source = root.host_path(&resolved.path);
@@ -381,7 +502,9 @@ fn service_kinds(settings: &Settings, os: Os, manifest: &Path) -> Result<Vec<Ser
     for name in &settings.services {
         let kind = ServiceKind::parse(name).ok_or_else(|| Error::Settings {
             manifest: manifest.to_path_buf(),
-            message: format!("services: unknown service flavour {name:?}; use openbsd, freebsd or systemd"),
+            message: format!(
+                "services: unknown service flavour {name:?}; use openbsd, freebsd or systemd"
+            ),
         })?;
         if !kinds.contains(&kind) {
             kinds.push(kind);

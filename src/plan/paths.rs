@@ -20,7 +20,9 @@ pub fn checked_absolute(field: &str, value: &str) -> Result<PathBuf> {
         return Err(unsafe_path("it holds a control character"));
     }
     if value.len() > 1 && value.ends_with('/') || value.contains("//") {
-        return Err(unsafe_path("it has an empty component; write it without doubled or trailing slashes"));
+        return Err(unsafe_path(
+            "it has an empty component; write it without doubled or trailing slashes",
+        ));
     }
     for component in Path::new(value).components() {
         match component {
@@ -40,7 +42,10 @@ pub fn checked_absolute(field: &str, value: &str) -> Result<PathBuf> {
 /// Checks a name used as a file name, a shell variable prefix (rc.d) and a
 /// unit name: letters, digits and `_`, not starting with a digit.
 pub fn checked_name(field: &str, value: &str) -> Result<String> {
-    let ok = value.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(value.to_string())
@@ -59,8 +64,13 @@ pub fn checked_name(field: &str, value: &str) -> Result<String> {
 /// safe in scripts and accepted by useradd on all three systems.
 pub fn checked_account(field: &str, value: &str) -> Result<String> {
     let ok = value.len() <= 31
-        && value.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if ok {
         Ok(value.to_string())
     } else {
@@ -83,11 +93,24 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_refused_with_the_field_named() {
-        for bad in ["etc/hosts", "/etc/../../root", "/a/./b", "/a//b", "/a/", "/a\nb", "/.."] {
-            let err = checked_absolute("files[0].dest", bad).unwrap_err().to_string();
+        for bad in [
+            "etc/hosts",
+            "/etc/../../root",
+            "/a/./b",
+            "/a//b",
+            "/a/",
+            "/a\nb",
+            "/..",
+        ] {
+            let err = checked_absolute("files[0].dest", bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("files[0].dest"), "{bad}: {err}");
         }
-        assert_eq!(checked_absolute("root", "/var/jail/x").unwrap(), Path::new("/var/jail/x"));
+        assert_eq!(
+            checked_absolute("root", "/var/jail/x").unwrap(),
+            Path::new("/var/jail/x")
+        );
     }
 
     #[test]
