@@ -1,10 +1,11 @@
-//! The front end behind `cargo xtask jail`: flags in, the pipeline run,
-//! cargo-style status lines and a closure summary out.
+//! `cargo xtask jail [OPTIONS]`: build, closure, plan and emit, with
+//! cargo-style status lines and a closure summary.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::{status, text};
 use crate::build::{self, BuildRequest};
 use crate::closure::{self, Executable, Role};
 use crate::emit;
@@ -15,6 +16,7 @@ const HELP: &str = "\
 cargo xtask jail: build a package and pack its binary into a chroot jail
 
 Usage: cargo xtask jail [OPTIONS]
+       cargo xtask jail closure [--sysroot DIR] [--json] PATH...
 
 Package selection (as cargo):
   -p, --package NAME        the package to jail (default: the only one with
@@ -40,22 +42,6 @@ Output:
 
 Environment: SOURCE_DATE_EPOCH sets every archive entry's mtime.";
 
-/// Runs the front end on the arguments after `jail`, printing errors.
-pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// What the command line asked for.
 #[derive(Debug, Default)]
 struct Flags {
@@ -65,11 +51,11 @@ struct Flags {
     help: bool,
 }
 
-fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     let flags = parse(args)?;
     if flags.help {
         println!("{HELP}");
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let mtime = source_date_epoch()?;
     let built = build::build(&flags.request)?;
@@ -111,7 +97,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             plan.triple
         ),
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
@@ -151,13 +137,6 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
     Ok(flags)
 }
 
-/// The value of the flag just read, as UTF-8.
-fn text(parser: &mut lexopt::Parser) -> Result<String> {
-    use lexopt::ValueExt;
-    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
-    parser.value().map_err(usage)?.string().map_err(usage)
-}
-
 /// SOURCE_DATE_EPOCH (reproducible-builds.org), else a constant.
 fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
@@ -168,11 +147,6 @@ fn source_date_epoch() -> Result<u64> {
             ))
         }),
     }
-}
-
-/// A cargo-style status line on stderr.
-fn status(verb: &str, message: &str) {
-    eprintln!("{verb:>12} {message}");
 }
 
 /// The closure as a tree under the executable, with sizes.

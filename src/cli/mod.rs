@@ -1,0 +1,43 @@
+//! The front end behind `cargo xtask jail`: one module per subcommand, each
+//! a thin layer of flags over the library's stages.
+
+mod pack;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use crate::error::{Error, Result};
+
+/// Runs the front end on the arguments after `jail`; prints an error with
+/// its whole chain of causes and exits non-zero.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let subcommand = args.first().and_then(|a| a.to_str()).map(str::to_string);
+    let result = match subcommand.as_deref() {
+        _ => pack::run(std::mem::take(&mut args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A cargo-style status line on stderr.
+fn status(verb: &str, message: &str) {
+    eprintln!("{verb:>12} {message}");
+}
+
+/// The value of the flag just read, as UTF-8.
+fn text(parser: &mut lexopt::Parser) -> Result<String> {
+    use lexopt::ValueExt;
+    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    parser.value().map_err(usage)?.string().map_err(usage)
+}
