@@ -22,6 +22,9 @@ pub struct ElfObject {
     pub os_abi: u8,
     /// Names of the ELF notes the file carries (`OpenBSD`, `FreeBSD`, `GNU`, …).
     pub note_names: Vec<String>,
+    /// Libraries the object declares it dlopen()s (`.note.dlopen`), each a
+    /// list of alternative sonames; only `required` and `recommended` ones.
+    pub dlopen: Vec<Vec<String>>,
     /// PT_INTERP, when the file has one.
     pub interpreter: Option<String>,
     pub soname: Option<String>,
@@ -43,20 +46,31 @@ pub enum Class {
 }
 
 impl ElfObject {
-    /// Reads and parses `path`.
+    /// Reads and parses `path`. The file is mapped, not read: parsing
+    /// touches only the headers, the dynamic section and the notes, so a
+    /// huge binary costs no more than a small one.
     pub fn read(path: &Path) -> Result<Self> {
         let read_error = |source| Error::Read {
             path: path.to_path_buf(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let size = file.metadata().map_err(read_error)?.len();
         if size > MAX_ELF_SIZE {
             return Err(Error::Elf {
                 path: path.to_path_buf(),
                 reason: format!("{size} bytes is larger than any loadable object"),
             });
         }
-        let bytes = std::fs::read(path).map_err(read_error)?;
+        if size == 0 {
+            return Err(Error::Elf {
+                path: path.to_path_buf(),
+                reason: "empty file".to_string(),
+            });
+        }
+        // SAFETY: a private read-only map of a regular file. Like every
+        // mmap reader, it assumes nobody truncates the file while we parse.
+        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
         Self::parse(&bytes).map_err(|reason| Error::Elf {
             path: path.to_path_buf(),
             reason,
@@ -93,8 +107,12 @@ impl ElfObject {
             .into_iter()
             .chain(elf.iter_note_sections(bytes, None))
             .flatten();
+        let mut dlopen = Vec::new();
         for note in notes.flatten() {
             let name = note.name.trim_end_matches('\0').to_string();
+            if name == "FDO" && note.n_type == NT_FDO_DLOPEN {
+                dlopen.extend(parse_dlopen_note(note.desc));
+            }
             if !note_names.contains(&name) {
                 note_names.push(name);
             }
@@ -118,6 +136,7 @@ impl ElfObject {
             file_type: elf.header.e_type,
             os_abi: elf.header.e_ident[header::EI_OSABI],
             note_names,
+            dlopen,
             interpreter: elf.interpreter.map(str::to_string),
             soname: elf.soname.map(str::to_string),
             needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
@@ -150,6 +169,35 @@ impl ElfObject {
         };
         format!("{bits} {}", header::machine_to_str(self.machine))
     }
+}
+
+/// The `.note.dlopen` note type (https://systemd.io/ELF_DLOPEN_METADATA/).
+const NT_FDO_DLOPEN: u32 = 0x407c_0c0a;
+
+/// The sonames a `.note.dlopen` payload (a JSON array of objects) declares
+/// as `required` or `recommended`; `suggested` ones would bloat a jail.
+/// A payload that is not valid JSON is ignored, as the loader ignores notes.
+fn parse_dlopen_note(desc: &[u8]) -> Vec<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        soname: Vec<String>,
+        #[serde(default)]
+        priority: Option<String>,
+    }
+    let text = desc.split(|b| *b == 0).next().unwrap_or(desc);
+    let entries: Vec<Entry> = serde_json::from_slice(text).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.priority.as_deref(),
+                None | Some("required") | Some("recommended")
+            )
+        })
+        .map(|e| e.soname)
+        .filter(|sonames| !sonames.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -186,6 +234,24 @@ mod tests {
             let err = ElfObject::parse(&whole[..cut]);
             assert!(err.is_err(), "a file cut at {cut} bytes parsed");
         }
+    }
+
+    #[test]
+    fn dlopen_notes_keep_required_and_recommended_sonames() {
+        let payload =
+            br#"[{"feature":"a","soname":["libfoo.so.2","libfoo.so.1"],"priority":"required"},
+            {"feature":"b","soname":["libbar.so.1"],"priority":"suggested"},
+            {"feature":"c","soname":["libbaz.so.3"]}]"#;
+        let mut desc = payload.to_vec();
+        desc.extend([0, 0, 0]);
+        assert_eq!(
+            parse_dlopen_note(&desc),
+            [
+                vec!["libfoo.so.2".to_string(), "libfoo.so.1".to_string()],
+                vec!["libbaz.so.3".to_string()]
+            ]
+        );
+        assert!(parse_dlopen_note(b"not json").is_empty());
     }
 
     #[test]

@@ -15,6 +15,27 @@ pub trait SearchRules {
     /// library found where the jail's loader will not look is moved to the
     /// first of them that exists.
     fn default_dirs(&self) -> &[PathBuf];
+
+    /// The name actually searched for when `executable` asks for `name`
+    /// (FreeBSD's libmap.conf); the name itself elsewhere.
+    fn map_name(&self, _executable: &Path, name: &str) -> String {
+        name.to_string()
+    }
+
+    /// How a file in a directory answers a request.
+    fn matching(&self) -> Matching {
+        Matching::Exact
+    }
+}
+
+/// How a loader matches a requested name against the files of a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// The file of exactly that name (glibc, musl, FreeBSD).
+    Exact,
+    /// OpenBSD's `libX.so.MAJOR.MINOR` rules: same major, highest minor at
+    /// least the one asked for; a name without numbers takes the highest.
+    Versioned,
 }
 
 /// An object that asks for libraries, as the search rules see it.

@@ -6,6 +6,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::root::normalize;
 use super::*;
 
 const TRUE: &str = "/usr/bin/true";
@@ -223,18 +224,299 @@ fn a_library_of_the_wrong_class_is_passed_over() {
     assert_eq!(libc.source, root.join("usr/lib/x86_64-linux-gnu/libc.so.6"));
 }
 
-#[test]
-fn a_bsd_executable_is_refused_clearly_for_now() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/openbsd-7.2-amd64/bin/openbsd-hello-x64");
-    let err = resolve(
-        &[Executable {
-            source: path,
-            jail_path: "/x".into(),
-        }],
-        &Options::default(),
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+}
+
+/// A writable OpenBSD 7.2 root made of the shared fixtures' /usr/lib. The
+/// fixtures hold no ld.so: a copy of libutil stands in for it (the resolver
+/// only needs an ELF file at PT_INTERP; nothing here runs).
+fn openbsd_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("usr/lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::create_dir_all(dir.path().join("usr/libexec")).unwrap();
+    for entry in std::fs::read_dir(fixtures().join("openbsd-7.2-amd64/usr/lib")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), lib.join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(
+        lib.join("libutil.so.16.0"),
+        dir.path().join("usr/libexec/ld.so"),
     )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("OpenBSD"), "{err}");
+    .unwrap();
+    dir
+}
+
+fn openbsd_hello(root: &Path, dlopen: &[&str]) -> Result<Closure> {
+    let options = Options {
+        sysroot: Some(root.to_path_buf()),
+        dlopen: dlopen.iter().map(|s| s.to_string()).collect(),
+        ..Options::default()
+    };
+    resolve(
+        &[Executable {
+            source: fixtures().join("openbsd-7.2-amd64/bin/openbsd-hello-x64"),
+            jail_path: "/usr/local/bin/hello".into(),
+        }],
+        &options,
+    )
+}
+
+fn jail_paths(closure: &Closure) -> Vec<&str> {
+    closure
+        .files
+        .iter()
+        .map(|f| f.path.to_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn openbsd_executable_resolves_in_its_sysroot() {
+    let dir = openbsd_root();
+    let closure = openbsd_hello(dir.path(), &[]).unwrap();
+    assert_eq!(closure.target.os, target::Os::OpenBsd);
+    assert_eq!(
+        jail_paths(&closure),
+        [
+            "/usr/lib/libc.so.96.2",
+            "/usr/libexec/ld.so",
+            "/usr/local/bin/hello"
+        ]
+    );
+}
+
+#[test]
+fn openbsd_picks_the_highest_minor_of_the_major_asked_for() {
+    let dir = openbsd_root();
+    let lib = dir.path().join("usr/lib");
+    for name in [
+        "libc.so.96.1",
+        "libc.so.96.5",
+        "libc.so.97.0",
+        "libc.so.95.9",
+    ] {
+        std::fs::copy(lib.join("libc.so.96.2"), lib.join(name)).unwrap();
+    }
+    let closure = openbsd_hello(dir.path(), &[]).unwrap();
+    assert!(
+        jail_paths(&closure).contains(&"/usr/lib/libc.so.96.5"),
+        "{:?}",
+        jail_paths(&closure)
+    );
+    // Only lower minors left: ld.so's second pass takes one, with a warning.
+    for name in ["libc.so.96.2", "libc.so.96.5"] {
+        std::fs::remove_file(lib.join(name)).unwrap();
+    }
+    let closure = openbsd_hello(dir.path(), &[]).unwrap();
+    let libc = closure
+        .files
+        .iter()
+        .find(|f| f.path.to_str().unwrap().starts_with("/usr/lib/libc.so"))
+        .unwrap();
+    assert_eq!(libc.path, Path::new("/usr/lib/libc.so.96.1"));
+    assert!(libc.found.contains("lower minor"), "{}", libc.found);
+}
+
+#[test]
+fn openbsd_unversioned_names_take_the_highest_version() {
+    let dir = openbsd_root();
+    let lib = dir.path().join("usr/lib");
+    std::fs::copy(lib.join("libz.so.7.0"), lib.join("libz.so.8.1")).unwrap();
+    let closure = openbsd_hello(dir.path(), &["libz.so"]).unwrap();
+    assert!(
+        jail_paths(&closure).contains(&"/usr/lib/libz.so.8.1"),
+        "{:?}",
+        jail_paths(&closure)
+    );
+}
+
+#[test]
+fn openbsd_follows_needed_and_names_what_is_missing() {
+    let dir = openbsd_root();
+    let closure = openbsd_hello(dir.path(), &["libedit.so.5.2"]).unwrap();
+    let curses = closure
+        .files
+        .iter()
+        .find(|f| f.path == Path::new("/usr/lib/libcurses.so.14.0"))
+        .unwrap();
+    assert_eq!(curses.needed_by, [PathBuf::from("/usr/lib/libedit.so.5.2")]);
+    // libssl needs libcrypto.so.50.0, which the fixtures leave out.
+    let err = openbsd_hello(dir.path(), &["libssl.so.53.0"]).unwrap_err();
+    let Error::LibraryNotFound {
+        name,
+        chain,
+        searched,
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(name, "libcrypto.so.50.0");
+    assert_eq!(
+        chain,
+        &[
+            PathBuf::from("/usr/lib/libssl.so.53.0"),
+            PathBuf::from("/usr/local/bin/hello")
+        ]
+    );
+    assert!(
+        searched.contains(&dir.path().join("usr/lib")),
+        "{searched:?}"
+    );
+}
+
+#[test]
+fn openbsd_libraries_from_the_hints_directories_move_to_usr_lib() {
+    let dir = openbsd_root();
+    let local = dir.path().join("usr/local/lib");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::rename(
+        dir.path().join("usr/lib/libz.so.7.0"),
+        local.join("libz.so.7.0"),
+    )
+    .unwrap();
+    let closure = openbsd_hello(dir.path(), &["libz.so.7.0"]).unwrap();
+    let libz = closure
+        .files
+        .iter()
+        .find(|f| f.source.ends_with("libz.so.7.0"))
+        .unwrap();
+    assert_eq!(libz.path, Path::new("/usr/lib/libz.so.7.0"));
+    assert_eq!(
+        libz.moved_from.as_deref(),
+        Some(Path::new("/usr/local/lib/libz.so.7.0"))
+    );
+}
+
+#[test]
+fn freebsd_root_resolves_with_rtld_rules() {
+    let root = fixtures().join("freebsd-14.0-amd64");
+    let options = Options {
+        sysroot: Some(root.clone()),
+        ..Options::default()
+    };
+    let closure = resolve(
+        &[executable(root.join("bin/busybox").to_str().unwrap())],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(closure.target.os, target::Os::FreeBsd);
+    assert_eq!(
+        jail_paths(&closure),
+        [
+            "/lib/libc.so.7",
+            "/lib/libcrypt.so.5",
+            "/lib/libm.so.5",
+            "/libexec/ld-elf.so.1",
+            "/usr/local/sbin/x"
+        ]
+    );
+    assert!(
+        closure
+            .files
+            .iter()
+            .all(|f| f.source.starts_with(&root) || f.role == Role::Executable)
+    );
+}
+
+/// A FreeBSD root from the fixtures, plus freebsd/pkg's test libraries
+/// under their real names in /usr/local/lib/pkgtest.
+fn freebsd_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fixtures().join("freebsd-14.0-amd64");
+    for sub in ["lib", "libexec"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(base.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+        }
+    }
+    let pkgtest = dir.path().join("usr/local/lib/pkgtest");
+    std::fs::create_dir_all(&pkgtest).unwrap();
+    for (fixture, name) in [
+        ("libtest2fbsd.so.1in", "libtest2fbsd.so.1"),
+        ("libfoo.so.1in", "libfoo.so.1"),
+    ] {
+        std::fs::copy(
+            fixtures().join("freebsd-pkg").join(fixture),
+            pkgtest.join(name),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn freebsd_program(root: &Path, dlopen: &[&str]) -> Result<Closure> {
+    let options = Options {
+        sysroot: Some(root.to_path_buf()),
+        dlopen: dlopen.iter().map(|s| s.to_string()).collect(),
+        ..Options::default()
+    };
+    resolve(
+        &[Executable {
+            source: fixtures().join("freebsd-pkg/freebsd-amd64.binin"),
+            jail_path: "/usr/local/sbin/prog".into(),
+        }],
+        &options,
+    )
+}
+
+#[test]
+fn freebsd_runpath_origin_finds_a_sibling_library() {
+    let dir = freebsd_root();
+    let closure =
+        freebsd_program(dir.path(), &["/usr/local/lib/pkgtest/libtest2fbsd.so.1"]).unwrap();
+    let foo = closure
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("libfoo.so.1"))
+        .unwrap();
+    assert_eq!(foo.path, Path::new("/usr/local/lib/pkgtest/libfoo.so.1"));
+    assert!(
+        foo.found
+            .starts_with("RUNPATH of /usr/local/lib/pkgtest/libtest2fbsd.so.1"),
+        "{}",
+        foo.found
+    );
+    assert_eq!(foo.moved_from, None);
+}
+
+#[test]
+fn freebsd_libmap_renames_a_request() {
+    let dir = freebsd_root();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/libmap.conf"),
+        "[/usr/local/sbin/prog]\nlibfoo.so.1 /usr/local/lib/pkgtest/libfoo.so.1\n",
+    )
+    .unwrap();
+    let closure = freebsd_program(dir.path(), &["libfoo.so.1"]).unwrap();
+    assert!(
+        jail_paths(&closure).contains(&"/usr/local/lib/pkgtest/libfoo.so.1"),
+        "{:?}",
+        jail_paths(&closure)
+    );
+    // Without the map, libfoo.so.1 is in no directory rtld searches.
+    std::fs::remove_file(dir.path().join("etc/libmap.conf")).unwrap();
+    let err = freebsd_program(dir.path(), &["libfoo.so.1"]).unwrap_err();
+    assert!(
+        matches!(err, Error::LibraryNotFound { ref name, .. } if name == "libfoo.so.1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn freebsd_linker_scripts_are_not_libraries() {
+    let dir = freebsd_root();
+    std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+    std::fs::write(
+        dir.path().join("usr/lib/libc.so"),
+        "/* GNU ld script */\nGROUP ( /lib/libc.so.7 )\n",
+    )
+    .unwrap();
+    let err = freebsd_program(dir.path(), &["libc.so"]).unwrap_err();
+    assert!(
+        matches!(err, Error::LibraryNotFound { ref name, .. } if name == "libc.so"),
+        "{err}"
+    );
 }

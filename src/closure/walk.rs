@@ -1,0 +1,382 @@
+//! The breadth-first walk of one executable's dependencies, made the way
+//! its loader makes it: the interpreter first, then DT_NEEDED level by
+//! level, a name already loaded satisfying every later request for it.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::elf::ElfObject;
+use super::root::{Link, normalize};
+use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules};
+use super::target::{Loader, Target};
+use super::{ClosureFile, Executable, Resolver, Role, freebsd, glibc, musl, openbsd};
+use crate::error::{Error, Result};
+
+/// One object the walk has loaded.
+struct Loaded {
+    object: Rc<ElfObject>,
+    file: ClosureFile,
+    /// `$ORIGIN` inside the jail and, for objects from outside the root, on the host.
+    origin: PathBuf,
+    host_origin: Option<PathBuf>,
+    /// The object whose request loaded this one (for RPATH inheritance).
+    loader: Option<usize>,
+    /// Links passed to reach it, added to the walk when it is.
+    links: Vec<Link>,
+}
+
+pub(super) struct Walk<'r> {
+    resolver: &'r Resolver,
+    target: &'r Target,
+    rules: Box<dyn SearchRules>,
+    loaded: Vec<Loaded>,
+    /// Names and sonames already loaded: these satisfy any later request.
+    by_name: HashMap<String, usize>,
+    queue: VecDeque<usize>,
+    pub links: Vec<Link>,
+    pub files: Vec<ClosureFile>,
+}
+
+impl<'r> Walk<'r> {
+    pub(super) fn run(
+        resolver: &'r Resolver,
+        target: &'r Target,
+        executable: &Executable,
+        object: Rc<ElfObject>,
+        dlopen: &[String],
+    ) -> Result<Self> {
+        let root = &resolver.root;
+        let path = &resolver.options.ld_library_path;
+        let rules: Box<dyn SearchRules> = match target.loader {
+            Loader::Glibc => Box::new(glibc::GlibcRules::new(root, target, path)?),
+            Loader::Musl => Box::new(musl::MuslRules::new(root, target, path)?),
+            Loader::OpenBsd => Box::new(openbsd::OpenBsdRules::new(path)),
+            Loader::FreeBsd => Box::new(freebsd::FreeBsdRules::new(root, path)?),
+        };
+        let mut walk = Walk {
+            resolver,
+            target,
+            rules,
+            loaded: Vec::new(),
+            by_name: HashMap::new(),
+            queue: VecDeque::new(),
+            links: Vec::new(),
+            files: Vec::new(),
+        };
+        let host_real =
+            std::fs::canonicalize(&executable.source).map_err(|source| Error::Read {
+                path: executable.source.clone(),
+                source,
+            })?;
+        let jail_path = normalize(&executable.jail_path);
+        let interpreter = object.interpreter.clone();
+        walk.add(Loaded {
+            origin: parent(&jail_path),
+            host_origin: Some(parent(&host_real)),
+            loader: None,
+            links: Vec::new(),
+            file: ClosureFile {
+                path: jail_path,
+                source: host_real,
+                role: Role::Executable,
+                needed_by: Vec::new(),
+                found: "given".to_string(),
+                moved_from: None,
+            },
+            object,
+        });
+        if let Some(interpreter) = interpreter {
+            walk.add_interpreter(&interpreter)?;
+        }
+        walk.drain()?;
+        for name in dlopen {
+            walk.request(0, name, false)?;
+        }
+        walk.drain()?;
+        walk.files = walk.loaded.iter().map(|l| l.file.clone()).collect();
+        Ok(walk)
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        while let Some(index) = self.queue.pop_front() {
+            let object = Rc::clone(&self.loaded[index].object);
+            for name in &object.needed {
+                self.request(index, name, false)?;
+            }
+            // Declared dlopen()s: the first alternative found; none is no error.
+            for alternatives in &object.dlopen {
+                for soname in alternatives {
+                    if self.request(index, soname, true)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The interpreter must exist at exactly its PT_INTERP path.
+    fn add_interpreter(&mut self, path: &str) -> Result<()> {
+        let jail_path = PathBuf::from(path);
+        let root = &self.resolver.root;
+        let Some(resolved) = root.resolve(&jail_path)? else {
+            return Err(Error::LibraryNotFound {
+                name: path.to_string(),
+                chain: vec![self.loaded[0].file.path.clone()],
+                searched: vec![root.host_path(&jail_path)],
+            });
+        };
+        let source = root.host_path(&resolved.path);
+        let object = self.resolver.parse(&source)?;
+        let requester = self.loaded[0].file.path.clone();
+        let index = self.add(Loaded {
+            origin: parent(&jail_path),
+            host_origin: None,
+            loader: Some(0),
+            links: resolved.links,
+            file: ClosureFile {
+                path: resolved.path,
+                source,
+                role: Role::Interpreter,
+                needed_by: vec![requester],
+                found: "PT_INTERP".to_string(),
+                moved_from: None,
+            },
+            object,
+        });
+        self.by_name.insert(path.to_string(), index);
+        Ok(())
+    }
+
+    fn add(&mut self, mut loaded: Loaded) -> usize {
+        let index = self.loaded.len();
+        if let Some(soname) = &loaded.object.soname {
+            self.by_name.entry(soname.clone()).or_insert(index);
+        }
+        self.links.append(&mut loaded.links);
+        self.loaded.push(loaded);
+        self.queue.push_back(index);
+        index
+    }
+
+    /// Handles `requester` asking for `name`. Returns whether it was found;
+    /// a missing `optional` name is no error.
+    fn request(&mut self, requester: usize, name: &str, optional: bool) -> Result<bool> {
+        let mapped = self.rules.map_name(&self.loaded[0].file.path, name);
+        for known in [name, mapped.as_str()] {
+            if let Some(&index) = self.by_name.get(known) {
+                self.note_need(index, requester);
+                return Ok(true);
+            }
+        }
+        let (dirs, found) = if mapped.contains('/') {
+            // A name with a slash is a path, used as it is.
+            let path = Path::new(&mapped);
+            let dir = SearchDir::in_root(parent(path), DirKind::Default);
+            let found = self.look_in(&dir, file_name(&mapped), false)?;
+            (vec![dir], found)
+        } else {
+            let dirs = self.rules.search_dirs(&self.chain(requester));
+            let mut found = None;
+            // OpenBSD's ld.so makes a second, lenient pass over the same
+            // directories: a lower minor than the one asked for will do.
+            let passes: &[bool] = match self.rules.matching() {
+                Matching::Exact => &[false],
+                Matching::Versioned => &[false, true],
+            };
+            'passes: for &lenient in passes {
+                for dir in &dirs {
+                    found = self.look_in(dir, &mapped, lenient)?;
+                    if found.is_some() {
+                        break 'passes;
+                    }
+                }
+            }
+            (dirs, found)
+        };
+        let Some(mut candidate) = found else {
+            if optional {
+                return Ok(false);
+            }
+            let root = &self.resolver.root;
+            return Err(Error::LibraryNotFound {
+                name: name.to_string(),
+                chain: self.loader_chain(requester),
+                searched: dirs
+                    .iter()
+                    .map(|d| d.host.clone().unwrap_or_else(|| root.host_path(&d.jail)))
+                    .collect(),
+            });
+        };
+        // Two names (a symlink and its target) may reach one loaded file.
+        if let Some(index) = self
+            .loaded
+            .iter()
+            .position(|l| l.file.path == candidate.file.path)
+        {
+            self.by_name.insert(name.to_string(), index);
+            self.note_need(index, requester);
+            return Ok(true);
+        }
+        candidate
+            .file
+            .needed_by
+            .push(self.loaded[requester].file.path.clone());
+        candidate.loader = Some(requester);
+        let index = self.add(candidate);
+        self.by_name.insert(name.to_string(), index);
+        Ok(true)
+    }
+
+    fn note_need(&mut self, index: usize, requester: usize) {
+        let requester_path = self.loaded[requester].file.path.clone();
+        let needed_by = &mut self.loaded[index].file.needed_by;
+        if index != requester && !needed_by.contains(&requester_path) {
+            needed_by.push(requester_path);
+        }
+    }
+
+    /// The requester, then the object that loaded it, up to the executable.
+    fn chain(&self, requester: usize) -> Vec<Requester<'_>> {
+        let mut chain = Vec::new();
+        let mut cursor = Some(requester);
+        while let Some(i) = cursor {
+            let loaded = &self.loaded[i];
+            chain.push(Requester {
+                object: &loaded.object,
+                jail_path: &loaded.file.path,
+                origin: &loaded.origin,
+                host_origin: loaded.host_origin.as_deref(),
+            });
+            cursor = loaded.loader;
+        }
+        chain
+    }
+
+    fn loader_chain(&self, requester: usize) -> Vec<PathBuf> {
+        self.chain(requester)
+            .iter()
+            .map(|r| r.jail_path.to_path_buf())
+            .collect()
+    }
+
+    /// Looks for `name` in one directory. A file of the wrong class or
+    /// machine, or no ELF file at all, is passed over as the loader does.
+    fn look_in(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Loaded>> {
+        let root = &self.resolver.root;
+        let name = match self.rules.matching() {
+            Matching::Exact => name.to_string(),
+            Matching::Versioned => match openbsd::best_match(&self.list(dir)?, name, lenient) {
+                Some(file) => file,
+                None => return Ok(None),
+            },
+        };
+        let requested = dir.jail.join(&name);
+        let (source, jail_path, links) = match &dir.host {
+            Some(host_dir) => {
+                let host = host_dir.join(&name);
+                if !host.is_file() {
+                    return Ok(None);
+                }
+                let source = std::fs::canonicalize(&host)
+                    .map_err(|source| Error::Read { path: host, source })?;
+                (source, normalize(&requested), Vec::new())
+            }
+            None => {
+                let Some(resolved) = root.resolve(&requested)? else {
+                    return Ok(None);
+                };
+                (
+                    root.host_path(&resolved.path),
+                    resolved.path,
+                    resolved.links,
+                )
+            }
+        };
+        if !source.is_file() {
+            return Ok(None);
+        }
+        let object = match self.resolver.parse(&source) {
+            Ok(object) if self.loaded[0].object.compatible(&object) => object,
+            Ok(_) | Err(Error::Elf { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut found = format!("{} {}", dir.kind, dir.jail.display());
+        if lenient {
+            found.push_str(" (a lower minor than asked for: ld.so warns)");
+        }
+        let mut candidate = Loaded {
+            file: ClosureFile {
+                path: jail_path,
+                source,
+                role: Role::Library,
+                needed_by: Vec::new(),
+                found,
+                moved_from: None,
+            },
+            origin: normalize(&dir.jail),
+            host_origin: dir.host.clone(),
+            links,
+            object,
+            loader: None,
+        };
+        if !dir.kind.searched_in_jail() {
+            self.move_to_default_dir(&mut candidate, &name)?;
+        }
+        Ok(Some(candidate))
+    }
+
+    /// The file names in a search directory (OpenBSD matches versions).
+    fn list(&self, dir: &SearchDir) -> Result<Vec<String>> {
+        let root = &self.resolver.root;
+        let host = match &dir.host {
+            Some(host) => host.clone(),
+            None => match root.resolve(&dir.jail)? {
+                Some(resolved) => root.host_path(&resolved.path),
+                None => return Ok(Vec::new()),
+            },
+        };
+        let Ok(entries) = std::fs::read_dir(&host) else {
+            return Ok(Vec::new());
+        };
+        Ok(entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect())
+    }
+
+    /// The jail has no loader cache or hints: put the library where its
+    /// loader looks.
+    fn move_to_default_dir(&self, candidate: &mut Loaded, name: &str) -> Result<()> {
+        for dir in self.rules.default_dirs() {
+            if let Some(resolved) = self.resolver.root.resolve(dir)? {
+                candidate.file.moved_from = Some(candidate.file.path.clone());
+                candidate.file.path = resolved.path.join(name);
+                candidate.file.found = format!(
+                    "{}; moved to default directory {} (the jail has no loader cache or hints)",
+                    candidate.file.found,
+                    dir.display()
+                );
+                candidate.links = resolved.links;
+                candidate.origin = dir.clone();
+                return Ok(());
+            }
+        }
+        Err(Error::NotSupported {
+            path: candidate.file.source.clone(),
+            what: format!(
+                "placing a library found through the loader cache when the {} root has none of the default directories {:?}",
+                self.target.os,
+                self.rules.default_dirs()
+            ),
+        })
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    path.parent().unwrap_or(Path::new("/")).to_path_buf()
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
