@@ -3,4 +3,5 @@
 mod support;
 
 mod archive_contract;
+mod closure_oracle;
 mod jail_runs;

@@ -106,6 +106,10 @@ impl SearchRules for GlibcRules {
     fn default_dirs(&self) -> &[PathBuf] {
         &self.defaults
     }
+
+    fn tokens(&self) -> (&str, &str) {
+        (&self.lib, &self.platform)
+    }
 }
 
 /// Debian's multiarch tuple for a machine, e.g. `x86_64-linux-gnu`.

@@ -26,6 +26,11 @@ pub trait SearchRules {
     fn matching(&self) -> Matching {
         Matching::Exact
     }
+
+    /// What `$LIB` and `$PLATFORM` expand to.
+    fn tokens(&self) -> (&str, &str) {
+        ("lib", "")
+    }
 }
 
 /// How a loader matches a requested name against the files of a directory.
@@ -66,6 +71,8 @@ pub enum DirKind {
     Rpath(PathBuf),
     Runpath(PathBuf),
     LdLibraryPath,
+    /// The directory of a DT_NEEDED entry that is itself a path.
+    NeededPath,
     /// Known to the host loader only through a cache or hints file built by
     /// ldconfig (or musl's path file): absent from the jail.
     Cache,
@@ -95,6 +102,7 @@ impl fmt::Display for DirKind {
             DirKind::Rpath(owner) => write!(f, "RPATH of {}", owner.display()),
             DirKind::Runpath(owner) => write!(f, "RUNPATH of {}", owner.display()),
             DirKind::LdLibraryPath => f.write_str("LD_LIBRARY_PATH"),
+            DirKind::NeededPath => f.write_str("a DT_NEEDED path"),
             DirKind::Cache => f.write_str("the host's loader cache"),
             DirKind::Default => f.write_str("default directory"),
         }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::elf::ElfObject;
 use super::root::{Link, normalize};
-use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules};
+use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
 use super::target::{Loader, Target};
 use super::{ClosureFile, Executable, Resolver, Role, freebsd, glibc, musl, openbsd};
 use crate::error::{Error, Result};
@@ -170,12 +170,26 @@ impl<'r> Walk<'r> {
                 return Ok(true);
             }
         }
-        let (dirs, found) = if mapped.contains('/') {
-            // A name with a slash is a path, used as it is.
-            let path = Path::new(&mapped);
-            let dir = SearchDir::in_root(parent(path), DirKind::Default);
-            let found = self.look_in(&dir, file_name(&mapped), false)?;
-            (vec![dir], found)
+        let (dirs, found) = if let Some((dir, file)) = mapped.rsplit_once('/') {
+            // A name with a slash is a path, used as it is once `$ORIGIN`
+            // and friends are expanded (a relative one is relative to the
+            // daemon's working directory: never found).
+            let (lib, platform) = self.rules.tokens();
+            let dir = if dir.is_empty() { "/" } else { dir };
+            let dirs: Vec<SearchDir> = expand(
+                dir,
+                &self.chain(requester)[0],
+                lib,
+                platform,
+                DirKind::NeededPath,
+            )
+            .into_iter()
+            .collect();
+            let found = match dirs.first() {
+                Some(dir) => self.look_in(dir, file, false)?,
+                None => None,
+            };
+            (dirs, found)
         } else {
             let dirs = self.rules.search_dirs(&self.chain(requester));
             let mut found = None;
@@ -375,8 +389,4 @@ impl<'r> Walk<'r> {
 
 fn parent(path: &Path) -> PathBuf {
     path.parent().unwrap_or(Path::new("/")).to_path_buf()
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
