@@ -59,8 +59,9 @@ pub struct Built {
     /// The built executable on the build host.
     pub executable: PathBuf,
     pub settings: Settings,
-    /// The Rust target triple the executable was built for.
-    pub target_triple: String,
+    /// The Rust target triple the executable was built for; `None` for a
+    /// prebuilt binary, whose triple the plan takes from the ELF file.
+    pub target_triple: Option<String>,
     /// cargo's target directory (honours CARGO_TARGET_DIR).
     pub target_directory: PathBuf,
 }
@@ -150,8 +151,59 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
         bin,
         executable: executable.into_std_path_buf(),
         settings,
-        target_triple,
+        target_triple: Some(target_triple),
         target_directory: metadata.target_directory.clone().into_std_path_buf(),
+    })
+}
+
+/// A porter's case: an existing executable, no cargo build. Settings come
+/// from an optional TOML file holding the `[package.metadata.jail]` keys at
+/// its top level; relative `files` sources are relative to that file.
+#[derive(Debug, Clone, Default)]
+pub struct Prebuilt {
+    pub binary: PathBuf,
+    pub version: Option<String>,
+    pub settings_file: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+/// Collects what the jail needs for a prebuilt binary.
+pub fn prebuilt(request: &Prebuilt) -> Result<Built> {
+    if !request.binary.is_file() {
+        return Err(Error::Read {
+            path: request.binary.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such executable file"),
+        });
+    }
+    let (settings, manifest_path) = match &request.settings_file {
+        Some(file) => (Settings::from_toml_file(file)?, file.clone()),
+        None => (Settings::default(), request.binary.clone()),
+    };
+    let settings = settings.apply(&request.overrides);
+    let bin = request
+        .binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "daemon".to_string());
+    let current_dir = std::env::current_dir().map_err(|source| Error::Read {
+        path: ".".into(),
+        source,
+    })?;
+    Ok(Built {
+        package: Package {
+            name: settings.jail_name(&bin),
+            version: request
+                .version
+                .clone()
+                .unwrap_or_else(|| "0.0.0".to_string()),
+            description: None,
+            manifest_path,
+        },
+        bin,
+        executable: request.binary.clone(),
+        settings,
+        target_triple: None,
+        target_directory: current_dir.join("target"),
     })
 }
 

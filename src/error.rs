@@ -96,6 +96,24 @@ pub enum Error {
         #[source]
         source: minijinja::Error,
     },
+
+    /// A hardening rule of the plan refused something; `setting` names the
+    /// settings line (or preset) it came from, `help` the fix or opt-in.
+    #[error("hardening: {subject}: {problem}\n  from: {setting}\n  help: {help}")]
+    Hardening {
+        setting: String,
+        subject: String,
+        problem: String,
+        help: String,
+    },
+
+    /// An external program verify, doctor or audit needs is missing or failed.
+    #[error("{tool}: {message}")]
+    Tool { tool: String, message: String },
+
+    /// An archive or manifest given to verify, doctor or audit is unusable.
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
 }
 
 fn display_chain(chain: &[PathBuf]) -> String {

@@ -1,9 +1,11 @@
 //! jailpack: chroot jails as release artifacts.
 //!
 //! The pipeline (see DESIGN.md) runs one way, a module per stage:
-//! [`build`] → [`closure`] → [`plan`] → [`emit`]; [`cli`] is the front end
+//! [`build`] → [`closure`] → [`plan`] → [`emit`], and optionally
+//! [`verify`]; [`audit`] checks an installed jail; [`cli`] is the front end
 //! that `cargo xtask jail` calls.
 
+pub mod audit;
 pub mod build;
 pub mod cli;
 pub mod closure;
@@ -11,5 +13,6 @@ pub mod emit;
 pub mod error;
 pub mod plan;
 pub mod settings;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -51,6 +51,31 @@ pub struct Settings {
     /// (default: the one for the target OS).
     #[serde(default)]
     pub services: Vec<String>,
+    /// Runtime presets, named bundles of files read at run time, resolved
+    /// per target OS against the sysroot: `resolver`, `timezone`,
+    /// `certificates`, `passwd` (see `plan::presets`).
+    #[serde(default)]
+    pub presets: Vec<String>,
+    /// A project's own service templates, by flavour, instead of the
+    /// embedded ones: `templates = { openbsd = "jail/daytimed.rc" }`.
+    #[serde(default)]
+    pub templates: TemplateSettings,
+    /// The daemon user's numeric ID, for the OpenBSD ports PLIST fragment
+    /// (`@newuser`) and the INSTALL notes' `useradd` (default: none; the
+    /// fragment then holds a `<uid>` placeholder).
+    pub uid: Option<u32>,
+    /// The daemon group's numeric ID (default: `uid` when the group is
+    /// named after the user, else none and a `<gid>` placeholder).
+    pub gid: Option<u32>,
+}
+
+/// `templates`: paths relative to the package's directory (or absolute).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TemplateSettings {
+    pub openbsd: Option<String>,
+    pub freebsd: Option<String>,
+    pub systemd: Option<String>,
 }
 
 /// One `files` entry.
@@ -65,6 +90,14 @@ pub struct FileSetting {
     /// Permission bits, e.g. `"0644"` or `0o644` (default 0644).
     #[serde(default, deserialize_with = "deserialize_mode")]
     pub mode: Option<u32>,
+    /// Hardening opt-in: the source is a host secret (a private key, a
+    /// shadow file, something under `.ssh`…) and the jail really needs it.
+    #[serde(default)]
+    pub allow_secret: bool,
+    /// Hardening opt-in: the source is setuid or setgid on the host and is
+    /// fine without those bits (a jail never carries them).
+    #[serde(default)]
+    pub allow_setid: bool,
 }
 
 /// One `writable` entry.
@@ -73,8 +106,9 @@ pub struct FileSetting {
 pub struct WritableSetting {
     /// The directory inside the jail.
     pub path: String,
-    /// Permission bits (default 0750).
-    #[serde(default, deserialize_with = "deserialize_mode")]
+    /// Permission bits (default 0750); the sticky bit is allowed here, for
+    /// a world-writable tmp (`"1777"`).
+    #[serde(default, deserialize_with = "deserialize_dir_mode")]
     pub mode: Option<u32>,
     /// Owner (default: the daemon's user).
     pub owner: Option<String>,
@@ -96,9 +130,48 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Reads a TOML file holding the same keys at its top level (for
+    /// `--binary`, where there is no Cargo.toml).
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Settings {
+            manifest: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
 /// Accepts `"0644"`, `"644"`, `"0o644"` or a TOML integer such as `0o644`.
 /// A decimal `644` (= 0o1204) is refused instead of silently meaning that.
 fn deserialize_mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let mode = deserialize_octal(deserializer)?;
+    if mode > 0o777 {
+        return Err(serde::de::Error::custom(format!(
+            "mode {mode:#o} has bits beyond 0777 (setuid, setgid or sticky, or a decimal number); write it as \"0644\" or 0o644"
+        )));
+    }
+    Ok(Some(mode))
+}
+
+/// A directory's mode: as [`deserialize_mode`], plus the sticky bit (a tmp
+/// directory is `"1777"`); never setuid or setgid.
+fn deserialize_dir_mode<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    let mode = deserialize_octal(deserializer)?;
+    if mode > 0o1777 {
+        return Err(serde::de::Error::custom(format!(
+            "mode {mode:#o} has bits beyond 01777 (setuid or setgid, or a decimal number); write it as \"0750\", or \"1777\" for a sticky tmp"
+        )));
+    }
+    Ok(Some(mode))
+}
+
+fn deserialize_octal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -116,12 +189,7 @@ fn deserialize_mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option
             })?
         }
     };
-    if mode > 0o777 {
-        return Err(serde::de::Error::custom(format!(
-            "mode {mode:#o} has bits beyond 0777 (setuid, setgid or sticky, or a decimal number); write it as \"0644\" or 0o644"
-        )));
-    }
-    Ok(Some(mode))
+    Ok(mode)
 }
 
 /// Settings given on the command line; each one, when present, wins.
@@ -238,6 +306,38 @@ mod tests {
         assert_eq!(s.name.as_deref(), Some("b"));
         assert_eq!(s.user.as_deref(), Some("u"));
         assert_eq!(s.args, ["y"]);
+    }
+
+    #[test]
+    fn templates_are_keyed_by_flavour_and_ids_are_numbers() {
+        let s = parse(json!({ "templates": { "openbsd": "jail/d.rc" }, "uid": 539 })).unwrap();
+        assert_eq!(s.templates.openbsd.as_deref(), Some("jail/d.rc"));
+        assert_eq!((s.uid, s.gid), (Some(539), None));
+        let err = parse(json!({ "templates": { "netbsd": "x" } }))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("netbsd"), "{err}");
+        assert!(parse(json!({ "uid": "539" })).is_err());
+        assert!(parse(json!({ "gid": -1 })).is_err());
+    }
+
+    #[test]
+    fn presets_opt_ins_and_a_sticky_writable_directory() {
+        let s = parse(json!({
+            "presets": ["resolver"],
+            "files": [{ "source": "k", "allow-secret": true, "allow-setid": true }],
+            "writable": [{ "path": "/tmp", "mode": "1777" }],
+        }))
+        .unwrap();
+        assert_eq!(s.presets, ["resolver"]);
+        assert!(s.files[0].allow_secret && s.files[0].allow_setid);
+        assert_eq!(s.writable[0].mode, Some(0o1777));
+        for bad in ["4750", "2750", "11777"] {
+            let err = parse(json!({ "writable": [{ "path": "/d", "mode": bad }] }));
+            assert!(err.is_err(), "writable mode {bad} was accepted");
+        }
+        let err = parse(json!({ "files": [{ "source": "a", "mode": "1644" }] }));
+        assert!(err.is_err(), "a sticky file mode was accepted");
     }
 
     #[test]

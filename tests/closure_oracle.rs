@@ -12,7 +12,7 @@ use jailpack::closure::elf::ElfObject;
 use jailpack::closure::{Executable, Options, Resolver, Role};
 
 /// What the real loader says of one file.
-enum Loaded {
+pub enum Loaded {
     Files(BTreeSet<PathBuf>),
     /// Libraries it could not find, by name.
     Missing(BTreeSet<String>),
@@ -20,7 +20,7 @@ enum Loaded {
     Nothing,
 }
 
-fn ldd(path: &Path) -> Loaded {
+pub fn ldd(path: &Path) -> Loaded {
     let Ok(output) = Command::new("ldd").arg(path).env_clear().output() else {
         return Loaded::Nothing;
     };

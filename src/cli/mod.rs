@@ -1,7 +1,11 @@
 //! The front end behind `cargo xtask jail`: one module per subcommand, each
 //! a thin layer of flags over the library's stages.
 
+mod audit;
+mod closure;
+mod doctor;
 mod pack;
+mod verify;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -14,6 +18,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let mut args: Vec<OsString> = args.into_iter().collect();
     let subcommand = args.first().and_then(|a| a.to_str()).map(str::to_string);
     let result = match subcommand.as_deref() {
+        Some("closure") => closure::run(args.drain(1..)),
+        Some("verify") => verify::run(args.drain(1..)),
+        Some("doctor") => doctor::run(args.drain(1..)),
+        Some("audit") => audit::run(args.drain(1..)),
         _ => pack::run(std::mem::take(&mut args)),
     };
     match result {
@@ -33,6 +41,15 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// A cargo-style status line on stderr.
 fn status(verb: &str, message: &str) {
     eprintln!("{verb:>12} {message}");
+}
+
+/// `--sysroot DIR`, made absolute so every path reported is too.
+fn sysroot(parser: &mut lexopt::Parser) -> Result<std::path::PathBuf> {
+    let dir = text(parser)?;
+    std::fs::canonicalize(&dir).map_err(|source| Error::Read {
+        path: dir.into(),
+        source,
+    })
 }
 
 /// The value of the flag just read, as UTF-8.

@@ -5,8 +5,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{status, text};
+use super::{status, sysroot, text};
 use crate::build::{self, BuildRequest};
+use crate::closure::root::FsRoot;
 use crate::closure::{self, Executable, Role};
 use crate::emit;
 use crate::error::{Error, Result};
@@ -16,6 +17,7 @@ const HELP: &str = "\
 cargo xtask jail: build a package and pack its binary into a chroot jail
 
 Usage: cargo xtask jail [OPTIONS]
+       cargo xtask jail --binary PATH [--settings FILE] [OPTIONS]
        cargo xtask jail closure [--sysroot DIR] [--json] PATH...
 
 Package selection (as cargo):
@@ -23,6 +25,10 @@ Package selection (as cargo):
                             [package.metadata.jail], else the root package)
       --bin NAME            the binary to jail (default: the only one)
       --manifest-path PATH  the workspace's Cargo.toml
+Prebuilt (no cargo build, a porter's case):
+      --binary PATH         jail this existing ELF executable
+      --settings FILE       TOML with the [package.metadata.jail] keys
+      --version VERSION     the version in artifact names (default 0.0.0)
 Build (passed to cargo build):
       --profile NAME        default: release
       --target TRIPLE       cross-compile for TRIPLE
@@ -46,6 +52,8 @@ Environment: SOURCE_DATE_EPOCH sets every archive entry's mtime.";
 #[derive(Debug, Default)]
 struct Flags {
     request: BuildRequest,
+    /// `--binary`: no cargo build.
+    prebuilt: Option<build::Prebuilt>,
     out_dir: Option<PathBuf>,
     sysroot: Option<PathBuf>,
     help: bool,
@@ -58,17 +66,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mtime = source_date_epoch()?;
-    let built = build::build(&flags.request)?;
-    let executable = Executable {
-        source: built.executable.clone(),
-        jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
+    let built = match &flags.prebuilt {
+        Some(prebuilt) => build::prebuilt(&build::Prebuilt {
+            overrides: flags.request.overrides.clone(),
+            ..prebuilt.clone()
+        })?,
+        None => build::build(&flags.request)?,
     };
+    let executables = executables(&built, flags.sysroot.as_deref())?;
     let options = closure::Options {
         sysroot: flags.sysroot.clone(),
         ld_library_path: Vec::new(),
-        dlopen: built.settings.libraries.clone(),
+        dlopen: plan::presets::dlopen_names(&built, flags.sysroot.as_deref())?,
     };
-    let closure = closure::resolve(&[executable], &options)?;
+    let closure = closure::resolve(&executables, &options)?;
     let plan = plan::plan(&built, &closure, flags.sysroot.as_deref(), mtime)?;
     status(
         "Resolved",
@@ -100,6 +111,31 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The daemon first, then the settings' extra executables at the same
+/// path inside the jail as on the target (read from the sysroot, if any).
+fn executables(built: &build::Built, sysroot: Option<&Path>) -> Result<Vec<Executable>> {
+    let mut list = vec![Executable {
+        source: built.executable.clone(),
+        jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
+    }];
+    let root = sysroot.map_or_else(FsRoot::host, FsRoot::new);
+    for (index, path) in built.settings.executables.iter().enumerate() {
+        let jail_path = plan::paths::checked_absolute(&format!("executables[{index}]"), path)?;
+        let resolved = root.resolve(&jail_path)?.ok_or_else(|| Error::Read {
+            path: root.host_path(&jail_path),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such executable (executables setting)",
+            ),
+        })?;
+        list.push(Executable {
+            source: root.host_path(&resolved.path),
+            jail_path,
+        });
+    }
+    Ok(list)
+}
+
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
     use lexopt::prelude::*;
     let mut flags = Flags::default();
@@ -128,10 +164,31 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
                 .push(text(&mut parser)?),
             Long("timezone") => overrides.timezone = Some(text(&mut parser)?),
             Long("service") => overrides.services.push(text(&mut parser)?),
-            Long("sysroot") => flags.sysroot = Some(text(&mut parser)?.into()),
+            Long("sysroot") => flags.sysroot = Some(sysroot(&mut parser)?),
             Long("out-dir") => flags.out_dir = Some(text(&mut parser)?.into()),
+            Long("binary") => {
+                flags.prebuilt.get_or_insert_with(Default::default).binary =
+                    text(&mut parser)?.into()
+            }
+            Long("settings") => {
+                flags
+                    .prebuilt
+                    .get_or_insert_with(Default::default)
+                    .settings_file = Some(text(&mut parser)?.into())
+            }
+            Long("version") => {
+                flags.prebuilt.get_or_insert_with(Default::default).version =
+                    Some(text(&mut parser)?)
+            }
             Short('h') | Long("help") => flags.help = true,
             other => return Err(Error::Usage(other.unexpected().to_string())),
+        }
+    }
+    if let Some(prebuilt) = &flags.prebuilt {
+        if prebuilt.binary.as_os_str().is_empty() {
+            return Err(Error::Usage(
+                "--settings and --version go with --binary PATH".into(),
+            ));
         }
     }
     Ok(flags)
@@ -243,7 +300,7 @@ mod tests {
             "--out-dir",
             "out",
             "--sysroot",
-            "/sr",
+            "/usr",
         ])
         .unwrap();
         let r = &flags.request;
@@ -258,7 +315,7 @@ mod tests {
             Some(&["--listen".to_string(), "127.0.0.1:1".to_string()][..])
         );
         assert_eq!(flags.out_dir.as_deref(), Some(Path::new("out")));
-        assert_eq!(flags.sysroot.as_deref(), Some(Path::new("/sr")));
+        assert_eq!(flags.sysroot.as_deref(), Some(Path::new("/usr")));
     }
 
     #[test]

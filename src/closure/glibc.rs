@@ -110,6 +110,18 @@ impl SearchRules for GlibcRules {
     fn tokens(&self) -> (&str, &str) {
         (&self.lib, &self.platform)
     }
+
+    fn cpu_variants(&self) -> &[&'static str] {
+        match self.platform.as_str() {
+            "x86_64" => &[
+                "glibc-hwcaps/x86-64-v4",
+                "glibc-hwcaps/x86-64-v3",
+                "glibc-hwcaps/x86-64-v2",
+            ],
+            "aarch64" => &["glibc-hwcaps/aarch64-sve"],
+            _ => &[],
+        }
+    }
 }
 
 /// Debian's multiarch tuple for a machine, e.g. `x86_64-linux-gnu`.

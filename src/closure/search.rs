@@ -31,6 +31,13 @@ pub trait SearchRules {
     fn tokens(&self) -> (&str, &str) {
         ("lib", "")
     }
+
+    /// Subdirectories of every search directory that hold copies built for
+    /// newer CPUs (glibc-hwcaps). The host's loader may pick one; a jail
+    /// that must run on any CPU of the target needs them and the plain copy.
+    fn cpu_variants(&self) -> &[&'static str] {
+        &[]
+    }
 }
 
 /// How a loader matches a requested name against the files of a directory.

@@ -112,6 +112,35 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The Rust target triple naming this target, for a prebuilt binary's
+    /// artifacts (e.g. `x86_64-unknown-openbsd`).
+    pub fn rust_triple(&self) -> String {
+        use goblin::elf::header::*;
+        let arch = match (self.machine, self.class, self.little_endian) {
+            (EM_X86_64, _, _) => "x86_64",
+            (EM_386, _, _) => "i686",
+            (EM_AARCH64, _, _) => "aarch64",
+            (EM_ARM, _, _) => "armv7",
+            (EM_RISCV, Class::Elf64, _) => "riscv64gc",
+            (EM_PPC64, _, true) => "powerpc64le",
+            (EM_PPC64, _, false) => "powerpc64",
+            (EM_PPC, _, _) => "powerpc",
+            (EM_SPARCV9, _, _) => "sparc64",
+            (EM_MIPS, Class::Elf64, _) => "mips64",
+            _ => "unknown",
+        };
+        let system = match (self.os, self.loader, self.machine) {
+            (Os::OpenBsd, _, _) => "unknown-openbsd",
+            (Os::FreeBsd, _, _) => "unknown-freebsd",
+            (Os::Linux, Loader::Musl, _) => "unknown-linux-musl",
+            (Os::Linux, _, EM_ARM) => "unknown-linux-gnueabihf",
+            (Os::Linux, _, _) => "unknown-linux-gnu",
+        };
+        format!("{arch}-{system}")
+    }
+}
+
 impl fmt::Display for Loader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -184,6 +213,26 @@ mod tests {
         assert_eq!(
             detect("freebsd-pkg/linux.binin").unwrap().loader,
             Loader::Glibc
+        );
+    }
+
+    #[test]
+    fn triples_name_the_target() {
+        assert_eq!(
+            detect("openbsd-7.2-amd64/bin/openbsd-hello-x64")
+                .unwrap()
+                .rust_triple(),
+            "x86_64-unknown-openbsd"
+        );
+        assert_eq!(
+            detect("freebsd-pkg/freebsd-aarch64.binin")
+                .unwrap()
+                .rust_triple(),
+            "aarch64-unknown-freebsd"
+        );
+        assert_eq!(
+            detect("freebsd-pkg/musl.binin").unwrap().rust_triple(),
+            "x86_64-unknown-linux-musl"
         );
     }
 

@@ -520,3 +520,72 @@ fn freebsd_linker_scripts_are_not_libraries() {
         "{err}"
     );
 }
+
+#[test]
+fn absolute_links_in_a_sysroot_never_reach_the_host() {
+    let dir = sysroot_with_libc();
+    let root = dir.path();
+    // Both targets exist on the build host, not in the sysroot.
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    symlink("/etc/ld.so.conf.d/libc.conf", root.join("etc/ld.so.conf")).unwrap();
+    let lib = root.join("usr/lib/x86_64-linux-gnu/libc.so.6");
+    std::fs::remove_file(&lib).unwrap();
+    symlink("/lib/x86_64-linux-gnu/libm.so.6", &lib).unwrap();
+    let options = Options {
+        sysroot: Some(root.to_path_buf()),
+        ..Options::default()
+    };
+    let err = resolve(&[executable(TRUE)], &options).unwrap_err();
+    let Error::LibraryNotFound { name, searched, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(name, "libc.so.6");
+    assert!(searched.iter().all(|d| d.starts_with(root)), "{searched:?}");
+    // The host's libc.conf names /usr/local/lib: read, it would be searched.
+    assert!(
+        !searched.contains(&root.join("usr/local/lib")),
+        "{searched:?}"
+    );
+    assert!(Path::new("/etc/ld.so.conf.d/libc.conf").exists());
+}
+
+#[test]
+fn musl_reads_its_path_file_and_the_jail_gets_the_library_in_lib() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for sub in ["lib", "etc", "opt/musl"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    // Stand-ins: any x86-64 shared object without dependencies will do.
+    let stand_in = Path::new("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+    std::fs::copy(stand_in, root.join("lib/ld-musl-x86_64.so.1")).unwrap();
+    std::fs::copy(stand_in, root.join("opt/musl/libc.so.7")).unwrap();
+    let musl = fixtures().join("freebsd-pkg/musl.binin");
+    let options = Options {
+        sysroot: Some(root.to_path_buf()),
+        ..Options::default()
+    };
+    let err = resolve(&[executable(musl.to_str().unwrap())], &options).unwrap_err();
+    let Error::LibraryNotFound { searched, .. } = &err else {
+        panic!("{err}");
+    };
+    let defaults: Vec<PathBuf> = ["lib", "usr/local/lib", "usr/lib"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    assert_eq!(searched, &defaults);
+
+    std::fs::write(root.join("etc/ld-musl-x86_64.path"), "/opt/musl\n").unwrap();
+    let closure = resolve(&[executable(musl.to_str().unwrap())], &options).unwrap();
+    assert_eq!(closure.target.loader, target::Loader::Musl);
+    let libc = closure
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("libc.so.7"))
+        .unwrap();
+    assert_eq!(libc.path, Path::new("/lib/libc.so.7"));
+    assert_eq!(
+        libc.moved_from.as_deref(),
+        Some(Path::new("/opt/musl/libc.so.7"))
+    );
+}

@@ -149,11 +149,19 @@ impl<'r> Walk<'r> {
         Ok(())
     }
 
-    fn add(&mut self, mut loaded: Loaded) -> usize {
-        let index = self.loaded.len();
+    fn add(&mut self, loaded: Loaded) -> usize {
         if let Some(soname) = &loaded.object.soname {
-            self.by_name.entry(soname.clone()).or_insert(index);
+            self.by_name
+                .entry(soname.clone())
+                .or_insert(self.loaded.len());
         }
+        self.add_unnamed(loaded)
+    }
+
+    /// Adds an object without letting its soname answer later requests
+    /// (a CPU variant: the plain copy answers them).
+    fn add_unnamed(&mut self, mut loaded: Loaded) -> usize {
+        let index = self.loaded.len();
         self.links.append(&mut loaded.links);
         self.loaded.push(loaded);
         self.queue.push_back(index);
@@ -170,6 +178,7 @@ impl<'r> Walk<'r> {
                 return Ok(true);
             }
         }
+        let mut variants = Vec::new();
         let (dirs, found) = if let Some((dir, file)) = mapped.rsplit_once('/') {
             // A name with a slash is a path, used as it is once `$ORIGIN`
             // and friends are expanded (a relative one is relative to the
@@ -203,6 +212,7 @@ impl<'r> Walk<'r> {
                 for dir in &dirs {
                     found = self.look_in(dir, &mapped, lenient)?;
                     if found.is_some() {
+                        variants = self.cpu_variants(dir, &mapped)?;
                         break 'passes;
                     }
                 }
@@ -217,10 +227,13 @@ impl<'r> Walk<'r> {
             return Err(Error::LibraryNotFound {
                 name: name.to_string(),
                 chain: self.loader_chain(requester),
-                searched: dirs
-                    .iter()
-                    .map(|d| d.host.clone().unwrap_or_else(|| root.host_path(&d.jail)))
-                    .collect(),
+                searched: dirs.iter().fold(Vec::new(), |mut searched, d| {
+                    let dir = d.host.clone().unwrap_or_else(|| root.host_path(&d.jail));
+                    if !searched.contains(&dir) {
+                        searched.push(dir);
+                    }
+                    searched
+                }),
             });
         };
         // Two names (a symlink and its target) may reach one loaded file.
@@ -240,7 +253,43 @@ impl<'r> Walk<'r> {
         candidate.loader = Some(requester);
         let index = self.add(candidate);
         self.by_name.insert(name.to_string(), index);
+        for mut variant in variants {
+            if !self.loaded.iter().any(|l| l.file.path == variant.file.path) {
+                variant
+                    .file
+                    .needed_by
+                    .push(self.loaded[requester].file.path.clone());
+                variant.loader = Some(requester);
+                self.add_unnamed(variant);
+            }
+        }
         Ok(true)
+    }
+
+    /// The CPU-specific copies of `name` beside the one found in `dir`.
+    fn cpu_variants(&self, dir: &SearchDir, name: &str) -> Result<Vec<Loaded>> {
+        let mut variants = Vec::new();
+        for sub in self.rules.cpu_variants() {
+            let variant_dir = SearchDir {
+                jail: dir.jail.join(sub),
+                host: dir.host.as_ref().map(|h| h.join(sub)),
+                kind: dir.kind.clone(),
+            };
+            if let Some(mut variant) = self.look_in(&variant_dir, name, false)? {
+                if variant.file.moved_from.is_some() {
+                    // Moved beside the plain copy: keep the subdirectory.
+                    let dir = parent(&variant.file.path).join(sub);
+                    variant.file.path = dir.join(name);
+                    variant.origin = dir;
+                }
+                variant.file.found = format!(
+                    "{} (a copy for CPUs with {sub}; the plain copy stays for the others)",
+                    variant.file.found
+                );
+                variants.push(variant);
+            }
+        }
+        Ok(variants)
     }
 
     fn note_need(&mut self, index: usize, requester: usize) {

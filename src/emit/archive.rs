@@ -39,8 +39,8 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &Entry, mtime: u64) ->
     header.set_gid(entry.owner.gid);
     header.set_username(&entry.owner.user)?;
     header.set_groupname(&entry.owner.group)?;
-    // Never setuid, setgid or sticky: the plan only gives permission bits.
-    header.set_mode(entry.mode & 0o777);
+    // Never setuid or setgid; sticky only where the plan allows it (a tmp).
+    header.set_mode(entry.mode & 0o1777);
     header.set_size(0);
     match &entry.kind {
         EntryKind::Directory => {
@@ -55,6 +55,11 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &Entry, mtime: u64) ->
             header.set_entry_type(EntryType::Regular);
             header.set_size(bytes.len() as u64);
             builder.append_data(&mut header, &entry.path, &bytes[..])
+        }
+        EntryKind::Generated { contents } => {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(contents.len() as u64);
+            builder.append_data(&mut header, &entry.path, &contents[..])
         }
         EntryKind::Symlink { target } => {
             header.set_entry_type(EntryType::Symlink);

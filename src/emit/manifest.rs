@@ -1,6 +1,11 @@
 //! The machine-readable manifest for release pipelines: artifacts with
 //! their checksums, and every jailed file with its source and who needs it.
-//! Key order is fixed by the struct order, so the JSON is stable.
+//! Key order is fixed by the struct order, so the JSON is stable; keys
+//! added later come after the ones before them.
+//!
+//! A copy without the artifacts ships inside the jail (`/.jailpack.json`),
+//! for `audit`: each file's `sha256` is what the jail got, and its `source`
+//! is where the build read it (under `sysroot`, when there was one).
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +30,13 @@ pub struct Manifest {
     pub artifacts: Vec<ArtifactRecord>,
     pub files: Vec<FileRecord>,
     pub links: Vec<LinkRecord>,
+    /// Directories the daemon writes to: their contents are its own.
+    pub writable: Vec<PathBuf>,
+    /// Device nodes, inside the jail.
+    pub devices: Vec<PathBuf>,
+    /// The root file system the sources were read from, when not `/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysroot: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,9 +50,13 @@ pub struct ArtifactRecord {
 pub struct FileRecord {
     /// Inside the jail.
     pub path: PathBuf,
-    /// On the build host.
-    pub source: PathBuf,
-    /// `executable`, `interpreter`, `library`, or `file` for settings' files.
+    /// On the build host; absent for a file the plan generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    /// The SHA-256 of the contents the jail got.
+    pub sha256: String,
+    /// `executable`, `interpreter`, `library`, `file` for settings' and
+    /// presets' files, `generated` for contents the plan made.
     pub role: String,
     /// The objects that need it, or the settings key that added it.
     pub needed_by: Vec<String>,
@@ -64,15 +80,18 @@ impl Manifest {
         };
         let mut files = Vec::new();
         let mut links = Vec::new();
+        let mut devices = Vec::new();
         for entry in &plan.entries {
             let path = in_jail(&entry.path);
+            let sha256 = entry.sha256.clone().unwrap_or_default();
             match &entry.kind {
                 EntryKind::File { source } => {
                     let known = plan.closure.files.iter().find(|f| f.path == path);
                     files.push(match known {
                         Some(file) => FileRecord {
                             path,
-                            source: source.clone(),
+                            source: Some(source.clone()),
+                            sha256,
                             role: role_name(&file.role).to_string(),
                             needed_by: file
                                 .needed_by
@@ -84,7 +103,8 @@ impl Manifest {
                         },
                         None => FileRecord {
                             path,
-                            source: source.clone(),
+                            source: Some(source.clone()),
+                            sha256,
                             role: "file".to_string(),
                             needed_by: vec![entry.origin.clone()],
                             found: None,
@@ -96,7 +116,17 @@ impl Manifest {
                     path,
                     target: target.clone(),
                 }),
-                EntryKind::Directory | EntryKind::CharDevice { .. } => {}
+                EntryKind::Generated { .. } => files.push(FileRecord {
+                    path,
+                    source: None,
+                    sha256,
+                    role: "generated".to_string(),
+                    needed_by: vec![entry.origin.clone()],
+                    found: None,
+                    moved_from: None,
+                }),
+                EntryKind::CharDevice { .. } => devices.push(path),
+                EntryKind::Directory => {}
             }
         }
         Manifest {
@@ -113,6 +143,9 @@ impl Manifest {
             artifacts,
             files,
             links,
+            writable: plan.writable.iter().map(|w| w.path.clone()).collect(),
+            devices,
+            sysroot: plan.sysroot.clone(),
         }
     }
 }

@@ -1,12 +1,16 @@
 //! Stage 4, emit: the plan becomes files under the output directory — the
-//! jail tarball, the service scripts, a `.sha256` for each, and a JSON
+//! jail tarball, the service scripts with their install notes (and, for
+//! OpenBSD, a ports PLIST fragment), a `.sha256` for each, and a JSON
 //! manifest. Everything is made in memory and in temporary files first,
 //! then renamed into place, so a failed run leaves nothing at a final path.
 
 pub mod archive;
 pub mod checksum;
+pub mod install;
 pub mod manifest;
 pub mod service;
+#[cfg(test)]
+mod snapshots;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use self::checksum::{sha256_hex, sha256_line};
 use self::manifest::{ArtifactRecord, Manifest};
-use self::service::{ServiceContext, WritableDir};
+use self::service::{ServiceContext, ServiceKind, WritableDir};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 
@@ -22,7 +26,8 @@ use crate::plan::Plan;
 #[derive(Debug, Clone)]
 pub struct Emitted {
     pub out_dir: PathBuf,
-    /// The archive, the service scripts and the manifest (not the `.sha256` files).
+    /// The archive, the service scripts, their INSTALL notes, the OpenBSD
+    /// PLIST fragment and the manifest (not the `.sha256` files).
     pub artifacts: Vec<ArtifactRecord>,
 }
 
@@ -34,10 +39,22 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
     let archive = archive::write_tar_gz(plan, Vec::new())?;
     staged.add(PathBuf::from(format!("{base}.tar.gz")), archive, 0o644);
     let context = service_context(plan);
-    for kind in &plan.services {
-        let script = service::render(*kind, &context, None)?;
-        let path = Path::new(kind.as_str()).join(kind.file_name(&plan.name));
-        staged.add(path, script.into_bytes(), kind.mode());
+    // Each flavour's folder: the script named as installed, its INSTALL
+    // notes and, for OpenBSD, the ports PLIST fragment.
+    for &kind in &plan.services {
+        let dir = Path::new(kind.as_str());
+        let script = render_script(plan, kind, &context)?;
+        staged.add(
+            dir.join(kind.file_name(&plan.name)),
+            script.into_bytes(),
+            kind.mode(),
+        );
+        let notes = install::install_notes(kind, &context)?;
+        staged.add(dir.join(install::INSTALL_FILE), notes.into_bytes(), 0o644);
+        if kind == ServiceKind::OpenBsd {
+            let plist = install::plist_fragment(&context)?;
+            staged.add(dir.join(install::PLIST_FILE), plist.into_bytes(), 0o644);
+        }
     }
     let artifacts: Vec<ArtifactRecord> = staged.files.iter().map(|f| f.record()).collect();
     let manifest = Manifest::new(plan, artifacts.clone());
@@ -58,10 +75,35 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
     })
 }
 
-/// `<name>-<version>-<target-triple>`, checked so no name can leave the
-/// output directory.
+/// The service script of `kind`: from the project's own template when its
+/// settings name one (`templates.<flavour>`), else the embedded one.
+fn render_script(plan: &Plan, kind: ServiceKind, context: &ServiceContext) -> Result<String> {
+    let Some(custom) = plan.templates.iter().find(|t| t.kind == kind) else {
+        return service::render(kind, context, None);
+    };
+    let name = format!("{} ({})", custom.path.display(), custom.setting);
+    let source = std::fs::read_to_string(&custom.path).map_err(|e| Error::Template {
+        template: name.clone(),
+        source: minijinja::Error::new(
+            minijinja::ErrorKind::TemplateNotFound,
+            format!(
+                "{}: cannot read {}: {e}",
+                custom.setting,
+                custom.path.display()
+            ),
+        ),
+    })?;
+    service::render(kind, context, Some((&name, &source)))
+}
+
+/// `<name>-<version>-<target-triple>`.
+fn base_name(plan: &Plan) -> String {
+    format!("{}-{}-{}", plan.name, plan.version, plan.triple)
+}
+
+/// [`base_name`], checked so no name can leave the output directory.
 fn artifact_base(plan: &Plan) -> Result<String> {
-    let base = format!("{}-{}-{}", plan.name, plan.version, plan.triple);
+    let base = base_name(plan);
     let ok = base
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
@@ -98,6 +140,10 @@ pub fn service_context(plan: &Plan) -> ServiceContext {
             })
             .collect(),
         needs_devices: plan.needs_devices,
+        version: plan.version.clone(),
+        archive: format!("{}.tar.gz", base_name(plan)),
+        uid: plan.uid,
+        gid: plan.gid,
     }
 }
 

@@ -37,6 +37,15 @@ pub struct ServiceContext {
     pub writable: Vec<WritableDir>,
     /// The jail needs device nodes (FreeBSD: mount devfs before start).
     pub needs_devices: bool,
+    /// The package version.
+    pub version: String,
+    /// The jail archive's file name, beside the `<flavour>/` folders, e.g.
+    /// `daytimed-0.1.0-x86_64-unknown-linux-gnu.tar.gz`.
+    pub archive: String,
+    /// The daemon user's and group's numeric IDs, when the settings give
+    /// them (`uid`, `gid`); `none` in a template otherwise.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// A directory inside the jail owned by the daemon's user.
@@ -171,12 +180,21 @@ impl std::fmt::Display for ServiceKind {
 /// - `systemd_text`: a whole single-valued setting (`Description=`,
 ///   `RootDirectory=`, `User=`): `%` as `%%`; control characters and a
 ///   trailing backslash (a line continuation) are refused.
+/// - `plist_field`: one `:`-separated field of an OpenBSD packing-list
+///   annotation (`@newuser`): unchanged, or an error if it holds a `:`, a
+///   control character or leading or trailing blanks.
 pub fn render(
     kind: ServiceKind,
     ctx: &ServiceContext,
     custom_template: Option<(&str, &str)>,
 ) -> Result<String> {
     let (name, source) = custom_template.unwrap_or((kind.template_name(), kind.template_source()));
+    render_template(name, source, ctx)
+}
+
+/// Renders `source` (called `name` in errors) with the environment, filters
+/// and strictness of [`render`], for any serializable context.
+pub(crate) fn render_template<C: Serialize>(name: &str, source: &str, ctx: &C) -> Result<String> {
     let template_error = |source: minijinja::Error| Error::Template {
         template: name.to_string(),
         source,
@@ -207,6 +225,7 @@ fn environment() -> std::result::Result<Environment<'static>, minijinja::Error> 
     env.add_filter("systemd_quote", systemd_quote);
     env.add_filter("systemd_path", systemd_path);
     env.add_filter("systemd_text", systemd_text);
+    env.add_filter("plist_field", plist_field);
     Ok(env)
 }
 
@@ -396,6 +415,18 @@ fn systemd_text(value: &str) -> std::result::Result<String, minijinja::Error> {
     Ok(value.replace('%', "%%"))
 }
 
+/// One field of a `:`-separated packing-list annotation.
+fn plist_field(value: &str) -> std::result::Result<String, minijinja::Error> {
+    if value.contains(':') || value.chars().any(char::is_control) || value.trim() != value {
+        return Err(refuse(
+            "plist_field",
+            value,
+            "a packing-list field cannot hold ':', control characters or surrounding blanks",
+        ));
+    }
+    Ok(value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +450,10 @@ mod tests {
                 mode: "0750".into(),
             }],
             needs_devices: false,
+            version: "0.1.0".into(),
+            archive: "daytimed-0.1.0-x86_64-unknown-openbsd.tar.gz".into(),
+            uid: None,
+            gid: None,
         }
     }
 

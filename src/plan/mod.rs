@@ -3,7 +3,12 @@
 //! owners, device nodes); nothing is copied yet.
 
 pub mod devices;
+pub mod hardening;
+mod index;
 pub mod paths;
+pub mod presets;
+
+pub use self::index::INDEX_PATH;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -40,11 +45,28 @@ pub struct Plan {
     /// FreeBSD: the jail wants devfs (it ships no nodes).
     pub needs_devices: bool,
     pub services: Vec<ServiceKind>,
+    /// A project's own service templates (`templates.<flavour>`), read by emit.
+    pub templates: Vec<CustomTemplate>,
+    /// The daemon user's and group's numeric IDs, when the settings give them.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
     /// Archive entries, sorted, with paths relative to `/`.
     pub entries: Vec<Entry>,
     /// The modification time of every entry.
     pub mtime: u64,
     pub closure: Closure,
+    /// The root file system the jail was made from (`--sysroot`), if not `/`.
+    pub sysroot: Option<PathBuf>,
+}
+
+/// A service template of the project's own, in place of the embedded one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomTemplate {
+    pub kind: ServiceKind,
+    /// The settings key, e.g. `templates.openbsd`, for error messages.
+    pub setting: String,
+    /// On the build host.
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,14 +87,29 @@ pub struct Entry {
     pub owner: Owner,
     /// What put it there: `closure`, a settings key such as `files[0]`, …
     pub origin: String,
+    /// The SHA-256 of a file's contents (hex), filled in once the plan is
+    /// complete; `None` for everything but files.
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     Directory,
-    File { source: PathBuf },
-    Symlink { target: PathBuf },
-    CharDevice { major: u32, minor: u32 },
+    File {
+        source: PathBuf,
+    },
+    /// A file whose contents the plan makes (the `passwd` preset's files,
+    /// the jail's own file list).
+    Generated {
+        contents: Vec<u8>,
+    },
+    Symlink {
+        target: PathBuf,
+    },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
 }
 
 /// Who owns an entry, by name: tar on OpenBSD restores owners by name only.
@@ -141,9 +178,21 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
     };
     let user = checked_account("user", settings.user.as_deref().unwrap_or(&default_user))?;
     let group = checked_account("group", settings.group.as_deref().unwrap_or(&user))?;
+    hardening::check_user(&user)?;
 
     let mut jail = Jail::new(&jail_root, os);
     for file in &closure.files {
+        hardening::check_source(
+            &hardening::Source {
+                setting: "the closure",
+                declared: &file.source.to_string_lossy(),
+                real: &file.source,
+                dest: &file.path,
+                allow_secret: false,
+                allow_setid: false,
+            },
+            false,
+        )?;
         let mode = if is_executable(&file.source)? {
             0o755
         } else {
@@ -181,6 +230,18 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
         let source = regular_file(&source, &format!("{field}.source"))?;
         // Executables belong in `executables`, which jails their closures too.
         let mode = file.mode.unwrap_or(0o644);
+        hardening::check_file_mode(&field, &dest, mode)?;
+        hardening::check_source(
+            &hardening::Source {
+                setting: &field,
+                declared: &file.source,
+                real: &source,
+                dest: &dest,
+                allow_secret: file.allow_secret,
+                allow_setid: file.allow_setid,
+            },
+            true,
+        )?;
         jail.add(&dest, EntryKind::File { source }, mode, None, &field)?;
     }
     if let Some(zone) = &settings.timezone {
@@ -240,13 +301,7 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
             dir.group.as_deref().unwrap_or(&group),
         )?;
         let mode = dir.mode.unwrap_or(0o750);
-        if mode & 0o002 != 0 {
-            return Err(Error::UnsafePath {
-                field: format!("{field}.mode"),
-                path: format!("{mode:04o}"),
-                reason: "a world-writable directory lets any user of the jail plant files; give it an owner instead".into(),
-            });
-        }
+        hardening::check_writable_mode(&field, &path, mode)?;
         jail.add(
             &path,
             EntryKind::Directory,
@@ -262,14 +317,35 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
         });
     }
     let services = service_kinds(settings, os, manifest)?;
-    Ok(Plan {
+    let templates = custom_templates(settings, package_dir, manifest)?;
+    let (uid, gid) = account_ids(settings, &user, &group, manifest)?;
+    presets::add(
+        &mut jail,
+        &presets::Context {
+            settings,
+            manifest,
+            target: &closure.target,
+            sysroot,
+            closure,
+            executable: &built.executable,
+            user: &user,
+            group: &group,
+            uid,
+            gid,
+        },
+    )?;
+    hardening::check_tree(&jail.entries, &user, &group)?;
+    let mut plan = Plan {
         version: built.package.version.clone(),
         description: built
             .package
             .description
             .clone()
             .unwrap_or_else(|| format!("{name} in a chroot jail")),
-        triple: built.target_triple.clone(),
+        triple: built
+            .target_triple
+            .clone()
+            .unwrap_or_else(|| closure.target.rust_triple()),
         target: closure.target.clone(),
         jail_root,
         exec,
@@ -280,11 +356,17 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
         writable,
         needs_devices,
         services,
+        templates,
+        uid,
+        gid,
         entries: jail.into_entries(),
         mtime,
         closure: closure.clone(),
+        sysroot: sysroot.map(Path::to_path_buf),
         name,
-    })
+    };
+    index::finish(&mut plan)?;
+    Ok(plan)
 }
 
 /// The entries under construction, keyed by absolute in-jail path.
@@ -354,6 +436,7 @@ impl Jail {
             mode,
             owner,
             origin: origin.to_string(),
+            sha256: None,
         };
         match self.entries.get(path) {
             None => {
@@ -387,6 +470,7 @@ impl Jail {
             mode: 0o755,
             owner: Owner::root(self.os),
             origin: "root".to_string(),
+            sha256: None,
         };
         std::iter::once(root)
             .chain(self.entries.into_values())
@@ -423,6 +507,7 @@ fn describe(kind: &EntryKind) -> String {
     match kind {
         EntryKind::Directory => "a directory".into(),
         EntryKind::File { source } => format!("a copy of {}", source.display()),
+        EntryKind::Generated { .. } => "a generated file".into(),
         EntryKind::Symlink { target } => format!("a link to {}", target.display()),
         EntryKind::CharDevice { major, minor } => format!("a device {major},{minor}"),
     }
@@ -511,4 +596,69 @@ fn service_kinds(settings: &Settings, os: Os, manifest: &Path) -> Result<Vec<Ser
         }
     }
     Ok(kinds)
+}
+
+/// The `templates` settings, each checked to be a readable file now, so a
+/// wrong path fails before anything is built, naming the key and the path.
+fn custom_templates(
+    settings: &Settings,
+    package_dir: &Path,
+    manifest: &Path,
+) -> Result<Vec<CustomTemplate>> {
+    let given = [
+        (ServiceKind::OpenBsd, &settings.templates.openbsd),
+        (ServiceKind::FreeBsd, &settings.templates.freebsd),
+        (ServiceKind::Systemd, &settings.templates.systemd),
+    ];
+    let mut templates = Vec::new();
+    for (kind, value) in given {
+        let Some(value) = value else { continue };
+        let setting = format!("templates.{kind}");
+        let path = package_dir.join(value);
+        let readable = std::fs::File::open(&path).and_then(|file| {
+            if file.metadata()?.is_file() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a regular file"))
+            }
+        });
+        if let Err(e) = readable {
+            return Err(Error::Settings {
+                manifest: manifest.to_path_buf(),
+                message: format!(
+                    "{setting}: cannot read the template {} ({e}); the path is relative to the package directory {}",
+                    path.display(),
+                    package_dir.display()
+                ),
+            });
+        }
+        templates.push(CustomTemplate {
+            kind,
+            setting,
+            path,
+        });
+    }
+    Ok(templates)
+}
+
+/// `uid` and `gid`: never 0 (root, wheel); `gid` defaults to `uid` when the
+/// group is named after the user (the ports convention for daemon users).
+fn account_ids(
+    settings: &Settings,
+    user: &str,
+    group: &str,
+    manifest: &Path,
+) -> Result<(Option<u32>, Option<u32>)> {
+    for (key, id) in [("uid", settings.uid), ("gid", settings.gid)] {
+        if id == Some(0) {
+            return Err(Error::Settings {
+                manifest: manifest.to_path_buf(),
+                message: format!(
+                    "{key} = 0 is root's: give the daemon an ID of its own (OpenBSD ports register theirs in /usr/ports/infrastructure/db/user.list)"
+                ),
+            });
+        }
+    }
+    let gid = settings.gid.or(settings.uid.filter(|_| group == user));
+    Ok((settings.uid, gid))
 }

@@ -1,7 +1,7 @@
 //! Shared fixtures: the real `cargo xtask jail` run on the demo, once per
 //! test binary, and helpers to extract and run what it made.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -131,13 +131,13 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(jail_root: &Path, args: &[&str]) -> Daemon {
-        let child = Command::new("chroot")
-            .arg("--userspec=65534:65534")
-            .arg(jail_root)
-            .arg(EXEC)
+        Daemon::start_exec(jail_root, EXEC, args)
+    }
+
+    /// Starts `exec` (an in-jail path) with `args` in the jail at `jail_root`.
+    pub fn start_exec(jail_root: &Path, exec: &str, args: &[&str]) -> Daemon {
+        let child = chroot_as_nobody(jail_root, exec)
             .args(args)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -149,6 +149,12 @@ impl Daemon {
     /// Connects once the daemon listens and returns its answer; if it
     /// exits first, returns what it said instead.
     pub fn ask(&mut self, port: u16) -> Result<String, String> {
+        self.request(port, b"", "")
+    }
+
+    /// Like `ask`, sending `request` first and reading until the answer
+    /// holds `until` (or the daemon closes the connection).
+    pub fn request(&mut self, port: u16, request: &[u8], until: &str) -> Result<String, String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some((status, stderr)) = self.exited() {
@@ -158,8 +164,16 @@ impl Daemon {
                 stream
                     .set_read_timeout(Some(Duration::from_secs(10)))
                     .unwrap();
+                stream.write_all(request).unwrap();
                 let mut answer = String::new();
-                stream.read_to_string(&mut answer).unwrap();
+                let mut buf = [0u8; 512];
+                while until.is_empty() || !answer.contains(until) {
+                    let n = stream.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
                 return Ok(answer);
             }
             assert!(
@@ -207,4 +221,128 @@ pub fn zone_offset_now() -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// `chroot --userspec=65534:65534 ROOT EXEC` with an empty environment
+/// but PATH: the jailed program as an unprivileged user.
+pub fn chroot_as_nobody(root: &Path, exec: &str) -> Command {
+    let mut command = Command::new("chroot");
+    command
+        .arg("--userspec=65534:65534")
+        .arg(root)
+        .arg(exec)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    command
+}
+
+/// `cargo xtask jail --binary BINARY ARGS...` into a fresh folder; returns
+/// the root of the jail `name` it made, extracted with tar.
+pub fn jail_binary(binary: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = scratch(name);
+    let mut all = vec!["--binary", binary.to_str().unwrap(), "--name", name];
+    all.extend(args);
+    let output = cargo_xtask_jail(&out, &all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let archive = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("an archive was written");
+    extract(&archive, name).join("var/jail").join(name)
+}
+
+// verify, doctor and audit: the xtask binary run directly (so that an
+// unprivileged user can run it too), and archives edited after the fact.
+
+/// The xtask binary `cargo xtask` built for the end-to-end tests.
+pub fn xtask_binary() -> PathBuf {
+    demo_jail();
+    let path = Path::new(REPO).join("target/e2e/debug/xtask");
+    assert!(path.is_file(), "no {}", path.display());
+    path
+}
+
+/// `xtask jail ARGS...` with a clean environment; with `as_nobody`, and
+/// when root, as 65534 through setpriv (a normal user otherwise anyway).
+pub fn xtask_jail(args: &[&str], as_nobody: bool) -> Output {
+    let mut command = if as_nobody && is_root() {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(xtask_binary());
+        command
+    } else {
+        Command::new(xtask_binary())
+    };
+    command
+        .arg("jail")
+        .args(args)
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("TMPDIR", "/tmp")
+        .output()
+        .expect("cannot run xtask")
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn both(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A fresh folder anyone may read (and so an unprivileged run may use).
+pub fn shared_scratch(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch(name);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// The demo's archive, extracted, changed by `edit` (given the jail root)
+/// and packed again with `tar -czf`, beside a copy of its manifest, in a
+/// folder anyone may read. Returns the new archive.
+pub fn repacked_demo(name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let jail = demo_jail();
+    let dir = scratch(name);
+    // Not root: device nodes cannot be made; the rest is extracted.
+    let status = Command::new("tar")
+        .arg("-xzpf")
+        .arg(&jail.archive)
+        .arg("-C")
+        .arg(&dir)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success() || !is_root(), "tar -xzpf failed");
+    edit(&dir.join("var/jail/daytimed"));
+    let out = shared_scratch(&format!("{name}-out"));
+    let archive = out.join(format!("{name}.tar.gz"));
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir)
+        .arg("var/jail/daytimed")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar -czf failed");
+    let manifest = jail
+        .archive
+        .with_file_name(format!("daytimed-0.1.0-{}.json", host_triple()));
+    std::fs::copy(manifest, out.join(format!("{name}.json"))).unwrap();
+    for file in [&archive, &out.join(format!("{name}.json"))] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    archive
 }

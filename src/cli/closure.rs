@@ -1,0 +1,131 @@
+//! `cargo xtask jail closure [--sysroot DIR] [--json] PATH...`: the
+//! dependency tree of existing ELF files, without making a jail. Several
+//! paths share one resolver.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::{sysroot, text};
+use crate::closure::{Closure, ClosureFile, Executable, Options, Resolver, Role};
+use crate::error::{Error, Result};
+
+const HELP: &str = "\
+cargo xtask jail closure: what ELF files need at run time, as their loader finds it
+
+Usage: cargo xtask jail closure [OPTIONS] PATH...
+
+Options:
+      --sysroot DIR            resolve inside DIR instead of /
+      --ld-library-path DIR    a directory the program gets in LD_LIBRARY_PATH (repeat)
+      --dlopen NAME            a library the first PATH dlopen()s (repeat)
+      --json                   print a JSON object with target, files and links
+  -h, --help
+
+Each file is printed with where it is on the target, where it was read, who
+needs it and why its directory was chosen.";
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    let mut options = Options::default();
+    let mut json = false;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match arg {
+            Long("sysroot") => options.sysroot = Some(sysroot(&mut parser)?),
+            Long("ld-library-path") => options.ld_library_path.push(text(&mut parser)?),
+            Long("dlopen") => options.dlopen.push(text(&mut parser)?),
+            Long("json") => json = true,
+            Short('h') | Long("help") => {
+                println!("{HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Value(path) => paths.push(path.into()),
+            other => return Err(Error::Usage(other.unexpected().to_string())),
+        }
+    }
+    if paths.is_empty() {
+        return Err(Error::Usage("closure needs at least one PATH".into()));
+    }
+    let current = std::env::current_dir().map_err(|source| Error::Read {
+        path: ".".into(),
+        source,
+    })?;
+    let executables: Vec<Executable> = paths
+        .iter()
+        .map(|path| Executable {
+            source: path.clone(),
+            // Where the file is on the target: the path as given, made absolute.
+            jail_path: match &options.sysroot {
+                Some(root) if path.starts_with(root) => {
+                    Path::new("/").join(path.strip_prefix(root).unwrap_or(path))
+                }
+                _ => current.join(path),
+            },
+        })
+        .collect();
+    let closure = Resolver::new(options).resolve(&executables)?;
+    if json {
+        let text =
+            serde_json::to_string_pretty(&closure).map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print_tree(&closure);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each executable, then what it needs, depth first, each file once.
+fn print_tree(closure: &Closure) {
+    println!(
+        "target: {} ({}, {})",
+        closure.target.rust_triple(),
+        closure.target.os,
+        closure.target.loader
+    );
+    let mut printed: Vec<&Path> = Vec::new();
+    for root in closure.files.iter().filter(|f| f.role == Role::Executable) {
+        print_node(closure, root, 0, &mut printed);
+    }
+    for link in &closure.links {
+        println!("link {} -> {}", link.path.display(), link.target.display());
+    }
+}
+
+fn print_node<'c>(
+    closure: &'c Closure,
+    file: &'c ClosureFile,
+    depth: usize,
+    printed: &mut Vec<&'c Path>,
+) {
+    let indent = "    ".repeat(depth);
+    let seen = printed.contains(&file.path.as_path());
+    let from = if file.source == file.path {
+        String::new()
+    } else {
+        format!(" (from {})", file.source.display())
+    };
+    let why = if file.role == Role::Executable {
+        String::new()
+    } else {
+        format!(" [{}]", file.found)
+    };
+    println!(
+        "{indent}{}{from}{why}{}",
+        file.path.display(),
+        if seen { " (see above)" } else { "" }
+    );
+    if seen {
+        return;
+    }
+    printed.push(&file.path);
+    for child in closure
+        .files
+        .iter()
+        .filter(|f| f.needed_by.first() == Some(&file.path))
+    {
+        print_node(closure, child, depth + 1, printed);
+    }
+}

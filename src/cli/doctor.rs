@@ -1,0 +1,233 @@
+//! `cargo xtask jail doctor ARCHIVE`: verify's run under strace, then every
+//! path the program could not find (or was refused) in its jail, with the
+//! settings line that adds it. `doctor --probe`: builds the package and runs
+//! the program outside any jail under strace, to list its runtime files.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::verify::{RunFlags, parse, print_outcome};
+use crate::build::{self, BuildRequest};
+use crate::closure::root::FsRoot;
+use crate::closure::{self, Executable};
+use crate::error::{Error, Result};
+use crate::plan::presets;
+use crate::verify::{self, Ended, doctor};
+
+const HELP: &str = "\
+cargo xtask jail doctor: what a jailed program looked for and did not find
+
+Usage: cargo xtask jail doctor ARCHIVE [OPTIONS] [-- COMMAND ARGS...]
+       cargo xtask jail doctor --probe [BUILD OPTIONS] [--for SECONDS] [-- ARGS...]
+
+The first form runs the jail as `verify` does, under strace, and lists each
+path the program tried to open, stat or exec inside the jail and could not
+(ENOENT, EACCES), once, with the settings line or preset that adds it. The
+loader's probing of places where it then found the file is left out; paths
+the build host lacks too are listed apart, as probably optional. Exit
+status: 0 when the run passed and nothing was missing.
+
+--probe builds the package as `cargo xtask jail` does and runs the program
+outside any jail, on this host, under strace, with the settings' arguments
+(or ARGS): it lists the runtime files it opened that the ELF closure does
+not hold, with the settings line for each.
+
+Options:
+      --for SECONDS     how long to run (default 3)
+      --arg VALUE       a daemon argument (repeat; replaces the manifest's)
+      --manifest FILE   default: the archive's name with .json for .tar.gz
+      --sysroot DIR     where the jail's files came from (default /), to
+                        tell missing files from optional ones
+      --keep            keep the scratch folder and say where it is
+Build options (--probe): -p/--package, --bin, --manifest-path, --profile,
+      --target, -F/--features, --all-features, --no-default-features, --locked
+  -h, --help
+
+Needs strace.";
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
+    let flags = parse(args, true)?;
+    if flags.help {
+        println!("{HELP}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if flags.probe {
+        probe(flags)
+    } else {
+        diagnose(flags)
+    }
+}
+
+fn diagnose(flags: RunFlags) -> Result<ExitCode> {
+    let mut request = flags.request;
+    request.trace = true;
+    let outcome = verify::verify(&request)?;
+    print_outcome(&outcome, &request);
+    let host = flags
+        .sysroot
+        .as_deref()
+        .map_or_else(FsRoot::host, FsRoot::new);
+    let events = outcome.events.as_deref().unwrap_or_default();
+    let diagnosis = doctor::diagnose(events, &host);
+    let from = flags
+        .sysroot
+        .as_ref()
+        .map_or_else(|| "the build host".to_string(), |s| s.display().to_string());
+    if diagnosis.missing.is_empty() {
+        println!("doctor: the program found every file it looked for in the jail");
+    } else {
+        println!(
+            "doctor: {} missing in the jail (present on {from}):",
+            count(diagnosis.missing.len())
+        );
+        for finding in &diagnosis.missing {
+            println!(
+                "  {} ({}: {})",
+                finding.what,
+                finding.errno,
+                finding.syscalls.join(", ")
+            );
+            if !finding.tried.is_empty() {
+                println!("      tried: {}", finding.tried.join(", "));
+            }
+            for (index, fix) in finding.fixes.iter().enumerate() {
+                let label = if index == 0 { "add" } else { " or" };
+                println!("      {label}: {fix}");
+            }
+        }
+    }
+    if !diagnosis.optional.is_empty() {
+        println!("doctor: also tried, but absent on {from} too (probably optional):");
+        for finding in &diagnosis.optional {
+            println!("  {}", finding.what);
+        }
+    }
+    if !diagnosis.kernel.is_empty() {
+        let paths: Vec<&str> = diagnosis.kernel.iter().map(|f| f.what.as_str()).collect();
+        println!(
+            "doctor: also tried kernel file systems a jail does not have (usually harmless): {}",
+            paths.join(", ")
+        );
+    }
+    let ok = outcome.passed && diagnosis.missing.is_empty();
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn probe(flags: RunFlags) -> Result<ExitCode> {
+    if flags.sysroot.is_some() {
+        return Err(Error::Usage(
+            "doctor --probe runs the program on this host: --sysroot does not apply".into(),
+        ));
+    }
+    let request = build_request(&flags.rest)?;
+    let built = build::build(&request)?;
+    let dlopen = presets::dlopen_names(&built, None)?;
+    let closure = closure::resolve(
+        &[Executable {
+            source: built.executable.clone(),
+            jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
+        }],
+        &closure::Options {
+            sysroot: None,
+            ld_library_path: Vec::new(),
+            dlopen,
+        },
+    )?;
+    let sources: BTreeSet<PathBuf> = closure
+        .files
+        .iter()
+        .map(|f| std::fs::canonicalize(&f.source).unwrap_or_else(|_| f.source.clone()))
+        .collect();
+    let args = flags
+        .request
+        .command
+        .or(flags.request.args)
+        .unwrap_or_else(|| built.settings.args.clone());
+    let seconds = flags.request.seconds;
+    let (events, ended, stderr) = verify::probe_run(&built.executable, &args, seconds)?;
+    let probe = doctor::probe(&events, &built.executable, &sources);
+    let program = built.executable.display();
+    let how = match ended {
+        Ended::StillRunning => format!("ran for {seconds} s"),
+        Ended::Exited(code) => format!("exited with status {code}"),
+        Ended::Signaled(signal) => format!("was killed by signal {signal}"),
+    };
+    println!(
+        "doctor --probe: {program} {} {how}, outside any jail",
+        args.join(" ")
+    );
+    if !stderr.trim().is_empty() {
+        println!("doctor --probe: its stderr:");
+        for line in stderr.lines() {
+            println!("  {line}");
+        }
+    }
+    if probe.opened.is_empty() {
+        println!("doctor --probe: it opened no runtime file beyond its ELF closure");
+    } else {
+        println!(
+            "doctor --probe: {} it opened that the ELF closure does not hold:",
+            count(probe.opened.len())
+        );
+        for opened in &probe.opened {
+            println!("  {}", opened.path);
+            for (index, fix) in opened.fixes.iter().enumerate() {
+                let label = if index == 0 { "add" } else { " or" };
+                println!("      {label}: {fix}");
+            }
+        }
+    }
+    if !probe.in_closure.is_empty() {
+        println!(
+            "doctor --probe: in the ELF closure already: {}",
+            probe.in_closure.join(", ")
+        );
+    }
+    if !probe.absent.is_empty() {
+        println!(
+            "doctor --probe: tried, absent on this host (probably optional): {}",
+            probe.absent.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The build flags `doctor --probe` passes on, as `cargo xtask jail` reads them.
+fn build_request(rest: &[OsString]) -> Result<BuildRequest> {
+    let mut request = BuildRequest::default();
+    let mut words = rest.iter().map(|w| w.to_string_lossy().into_owned());
+    while let Some(flag) = words.next() {
+        let mut value = || {
+            words
+                .next()
+                .ok_or_else(|| Error::Usage(format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "-p" | "--package" => request.package = Some(value()?),
+            "--bin" => request.overrides.bin = Some(value()?),
+            "--manifest-path" => request.manifest_path = Some(value()?.into()),
+            "--profile" => request.profile = value()?,
+            "--target" => request.target = Some(value()?),
+            "-F" | "--features" => request.features.push(value()?),
+            "--all-features" => request.all_features = true,
+            "--no-default-features" => request.no_default_features = true,
+            "--locked" => request.locked = true,
+            other => return Err(Error::Usage(format!("unexpected {other}"))),
+        }
+    }
+    Ok(request)
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 file".to_string()
+    } else {
+        format!("{n} files")
+    }
+}

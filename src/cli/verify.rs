@@ -1,0 +1,256 @@
+//! `cargo xtask jail verify ARCHIVE [--for SECONDS] [-- COMMAND ARGS...]`:
+//! runs the daemon inside its extracted jail for a while; the exit status
+//! says whether it passed.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::text;
+use crate::error::{Error, Result};
+use crate::verify::{self, DEFAULT_SECONDS, Ended, Identity, Outcome, Request};
+
+const HELP: &str = "\
+cargo xtask jail verify: run a jail's daemon inside the jail for a while
+
+Usage: cargo xtask jail verify ARCHIVE [OPTIONS] [-- COMMAND ARGS...]
+
+Extracts ARCHIVE (a Linux jail) into a scratch folder and starts the daemon
+inside it, with the path and arguments of the manifest beside the archive:
+as root, with chroot as the jail's user (nobody when this host has no such
+user); otherwise in a user and mount namespace, as yourself. Passes when the
+daemon is still running when the time is up, or, given a COMMAND (a path
+inside the jail), when COMMAND exits 0 in time. The exit status says which.
+
+Options:
+      --for SECONDS     how long the daemon must stay up (default 3)
+      --arg VALUE       a daemon argument (repeat; replaces the manifest's)
+      --manifest FILE   default: the archive's name with .json for .tar.gz
+      --keep            keep the scratch folder and say where it is
+  -h, --help";
+
+/// The flags verify and doctor share.
+#[derive(Debug, Default)]
+pub(super) struct RunFlags {
+    pub request: Request,
+    pub sysroot: Option<PathBuf>,
+    pub probe: bool,
+    pub help: bool,
+    /// Flags only `doctor --probe` knows, passed on to its build.
+    pub rest: Vec<OsString>,
+}
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
+    let flags = parse(args, false)?;
+    if flags.help {
+        println!("{HELP}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = verify::verify(&flags.request)?;
+    print_outcome(&outcome, &flags.request);
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Parses verify's flags (and doctor's, with `doctor` set): everything
+/// after `--` is the one-shot command (for `doctor --probe`: the program's
+/// arguments).
+pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> Result<RunFlags> {
+    use lexopt::prelude::*;
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let after = args.iter().position(|a| a == "--").map(|at| {
+        let tail: Vec<OsString> = args.drain(at..).skip(1).collect();
+        tail
+    });
+    let mut flags = RunFlags::default();
+    flags.request.seconds = DEFAULT_SECONDS;
+    let mut parser = lexopt::Parser::from_args(args);
+    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    let mut archive: Option<PathBuf> = None;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match arg {
+            Long("for") => {
+                let value = text(&mut parser)?;
+                flags.request.seconds = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    Error::Usage(format!("--for {value:?}: give a whole number of seconds"))
+                })?;
+            }
+            Long("arg") => flags
+                .request
+                .args
+                .get_or_insert_with(Vec::new)
+                .push(text(&mut parser)?),
+            Long("manifest") => flags.request.manifest = Some(text(&mut parser)?.into()),
+            Long("keep") => flags.request.keep = true,
+            Long("sysroot") if doctor => flags.sysroot = Some(super::sysroot(&mut parser)?),
+            Long("probe") if doctor => flags.probe = true,
+            Short('h') | Long("help") => flags.help = true,
+            // `doctor --probe` builds the package as `cargo xtask jail` does.
+            Short(c) if doctor && "pF".contains(c) => {
+                flags.rest.push(format!("-{c}").into());
+                flags.rest.push(text(&mut parser)?.into());
+            }
+            Long(name)
+                if doctor
+                    && [
+                        "package",
+                        "bin",
+                        "manifest-path",
+                        "profile",
+                        "target",
+                        "features",
+                    ]
+                    .contains(&name) =>
+            {
+                flags.rest.push(format!("--{name}").into());
+                flags.rest.push(text(&mut parser)?.into());
+            }
+            Long(name)
+                if doctor && ["locked", "all-features", "no-default-features"].contains(&name) =>
+            {
+                flags.rest.push(format!("--{name}").into());
+            }
+            Value(value) if archive.is_none() => archive = Some(value.into()),
+            other => return Err(Error::Usage(other.unexpected().to_string())),
+        }
+    }
+    if let Some(tail) = after {
+        let tail: Vec<String> = tail
+            .into_iter()
+            .map(|a| {
+                a.into_string()
+                    .map_err(|a| Error::Usage(format!("{a:?} is not UTF-8")))
+            })
+            .collect::<Result<_>>()?;
+        flags.request.command = Some(tail);
+    }
+    if flags.help {
+        return Ok(flags);
+    }
+    if flags.probe {
+        if archive.is_some() {
+            return Err(Error::Usage(
+                "doctor --probe builds the package and takes no ARCHIVE".into(),
+            ));
+        }
+    } else {
+        if !flags.rest.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} only goes with doctor --probe",
+                flags.rest[0].to_string_lossy()
+            )));
+        }
+        flags.request.archive = archive
+            .ok_or_else(|| Error::Usage("give the jail archive (a .tar.gz) to run".into()))?;
+    }
+    Ok(flags)
+}
+
+/// The verdict on stdout, then what the program printed.
+pub(super) fn print_outcome(outcome: &Outcome, request: &Request) {
+    let how = match &outcome.identity {
+        Identity::Chroot { uid, gid, name } => {
+            format!("chroot as {name}, uid {uid}, gid {gid}")
+        }
+        Identity::UserNamespace => "a user namespace, as yourself".to_string(),
+        Identity::Host => "no jail".to_string(),
+    };
+    let archive = request
+        .archive
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    println!(
+        "verify: {archive}: ran {} ({how})",
+        outcome.command.join(" ")
+    );
+    let seconds = outcome.seconds;
+    let took = format!("{:.1} s", outcome.elapsed.as_secs_f64());
+    let verdict = match (outcome.ended, outcome.one_shot) {
+        (Ended::StillRunning, false) => {
+            format!("PASS: still running after {seconds} s (then stopped)")
+        }
+        (Ended::StillRunning, true) => {
+            format!("FAIL: the command was still running after {seconds} s (then stopped)")
+        }
+        (Ended::Exited(0), true) => format!("PASS: the command exited 0 after {took}"),
+        (Ended::Exited(0), false) => format!(
+            "FAIL: the daemon exited 0 after {took} instead of staying up (does it fork itself away? pass a foreground flag with --arg)"
+        ),
+        (Ended::Exited(code), _) => {
+            let hint = match code {
+                125 => " (the jail could not be entered)",
+                126 => " (the program is not executable in the jail)",
+                127 => " (the program or its loader is missing in the jail)",
+                _ => "",
+            };
+            format!("FAIL: exited with status {code}{hint} after {took}")
+        }
+        (Ended::Signaled(signal), _) => format!("FAIL: killed by signal {signal} after {took}"),
+    };
+    println!("verify: {verdict}");
+    for (name, text) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
+        if text.trim().is_empty() {
+            continue;
+        }
+        println!("verify: the program's {name}:");
+        for line in text.lines() {
+            println!("  {line}");
+        }
+    }
+    if let Some(kept) = &outcome.kept {
+        println!("verify: kept the scratch folder {}", kept.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str], doctor: bool) -> Result<RunFlags> {
+        parse(args.iter().map(OsString::from), doctor)
+    }
+
+    #[test]
+    fn archive_time_args_and_command() {
+        let flags = parse_strs(
+            &[
+                "a.tar.gz", "--for", "5", "--arg", "--listen", "--arg", "x:1", "--", "/bin/t", "-v",
+            ],
+            false,
+        )
+        .unwrap();
+        let r = &flags.request;
+        assert_eq!(r.archive, PathBuf::from("a.tar.gz"));
+        assert_eq!(r.seconds, 5);
+        assert_eq!(
+            r.args.as_deref(),
+            Some(&["--listen".to_string(), "x:1".to_string()][..])
+        );
+        assert_eq!(
+            r.command.as_deref(),
+            Some(&["/bin/t".to_string(), "-v".to_string()][..])
+        );
+        assert!(parse_strs(&[], false).is_err());
+        assert!(parse_strs(&["a", "--for", "soon"], false).is_err());
+        assert!(parse_strs(&["a", "--probe"], false).is_err());
+        assert!(parse_strs(&["a", "--locked"], false).is_err());
+    }
+
+    #[test]
+    fn probe_takes_build_flags_and_no_archive() {
+        let flags = parse_strs(
+            &[
+                "--probe", "-p", "daytimed", "--locked", "--", "--listen", "x",
+            ],
+            true,
+        )
+        .unwrap();
+        assert!(flags.probe);
+        assert_eq!(flags.rest, ["-p", "daytimed", "--locked"]);
+        assert!(parse_strs(&["--probe", "a.tar.gz"], true).is_err());
+        assert!(parse_strs(&["a.tar.gz", "--locked"], true).is_err());
+    }
+}

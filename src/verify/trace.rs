@@ -1,0 +1,328 @@
+//! Reading what strace wrote: `strace -ff -o PREFIX` gives one file per
+//! process, `PREFIX.<pid>`, one system call a line, so no line of one
+//! process is ever split by another's. Only what the program does counts:
+//! in each process, the lines after it entered the jail (a successful
+//! `chroot`) or exec'ed the program (`--probe`), and every line of the
+//! processes it started after that.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// One system call on a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub pid: u32,
+    pub syscall: String,
+    /// As the program saw it: absolute, inside the jail.
+    pub path: String,
+    /// `Ok(return value)` or `Err(errno name)`, e.g. `Err("ENOENT")`.
+    pub result: std::result::Result<i64, String>,
+}
+
+/// Where the program's own activity starts in a process's trace.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// At the first `execve` after a successful `chroot(...)`: chroot(8)'s
+    /// own work in between (user lookups) is not the program's.
+    Chroot,
+    /// At a successful `execve` of this path.
+    Exec(&'a str),
+}
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Call {
+    syscall: String,
+    args: Vec<String>,
+    result: std::result::Result<i64, String>,
+}
+
+/// Reads every `<prefix>.<pid>` file and returns the program's events.
+pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
+    let dir = prefix.parent().unwrap_or(Path::new("."));
+    let stem = prefix
+        .file_name()
+        .map(|n| format!("{}.", n.to_string_lossy()))
+        .unwrap_or_default();
+    let mut calls: BTreeMap<u32, Vec<Call>> = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&stem).and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let bytes = std::fs::read(entry.path()).map_err(|source| Error::Read {
+            path: entry.path(),
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        calls.insert(pid, text.lines().filter_map(parse_line).collect());
+    }
+    // Which processes are the program's, and from which line on.
+    let mut from: BTreeMap<u32, usize> = BTreeMap::new();
+    for (pid, lines) in &calls {
+        let first = match start {
+            Start::Chroot => lines
+                .iter()
+                .position(|c| c.syscall == "chroot" && c.result == Ok(0))
+                .and_then(|at| {
+                    let exec = lines[at..].iter().position(|c| c.syscall == "execve")?;
+                    Some(at + exec)
+                }),
+            Start::Exec(path) => lines.iter().position(|c| {
+                c.syscall == "execve"
+                    && c.result == Ok(0)
+                    && c.args.first().and_then(|a| string_arg(a)).as_deref() == Some(path)
+            }),
+        };
+        if let Some(index) = first {
+            from.insert(*pid, index);
+        }
+    }
+    let mut queue: VecDeque<u32> = from.keys().copied().collect();
+    while let Some(pid) = queue.pop_front() {
+        let begin = from[&pid];
+        for call in &calls[&pid][begin..] {
+            let forks = ["clone", "clone3", "fork", "vfork"].contains(&call.syscall.as_str());
+            if let (true, Ok(child)) = (forks, &call.result) {
+                let child = *child as u32;
+                if calls.contains_key(&child) && !from.contains_key(&child) {
+                    from.insert(child, 0);
+                    queue.push_back(child);
+                }
+            }
+        }
+    }
+    let mut events = Vec::new();
+    for (pid, begin) in from {
+        for call in &calls[&pid][begin..] {
+            if let Some(path) = path_of(call) {
+                events.push(Event {
+                    pid,
+                    syscall: call.syscall.clone(),
+                    path,
+                    result: call.result.clone(),
+                });
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// The absolute path a call works on, if any: the first argument, or the
+/// second after `AT_FDCWD` (paths relative to another descriptor are skipped).
+fn path_of(call: &Call) -> Option<String> {
+    let first = call.args.first()?;
+    let path = match string_arg(first) {
+        Some(path) => path,
+        None if first == "AT_FDCWD" => string_arg(call.args.get(1)?)?,
+        None => {
+            // dirfd form with an absolute path still names the file.
+            let path = string_arg(call.args.get(1)?)?;
+            if !path.starts_with('/') {
+                return None;
+            }
+            path
+        }
+    };
+    path.starts_with('/').then_some(path)
+}
+
+/// Parses `name(args) = result`; `None` for signals, exits and anything else.
+fn parse_line(line: &str) -> Option<Call> {
+    let line = line.trim_end();
+    if line.starts_with("---") || line.starts_with("+++") || line.contains("<unfinished") {
+        return None;
+    }
+    let open = line.find('(')?;
+    let syscall = &line[..open];
+    if syscall.is_empty()
+        || !syscall
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    let close = line.rfind(") = ")?;
+    if close < open {
+        return None;
+    }
+    let args = split_args(&line[open + 1..close]);
+    let result = parse_result(&line[close + 4..])?;
+    Some(Call {
+        syscall: syscall.to_string(),
+        args,
+        result,
+    })
+}
+
+fn parse_result(text: &str) -> Option<std::result::Result<i64, String>> {
+    let mut words = text.split_whitespace();
+    let value = words.next()?;
+    if value == "-1" {
+        let errno = words.next()?;
+        return Some(Err(errno.to_string()));
+    }
+    let parsed = match value.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    };
+    parsed.map(Ok)
+}
+
+/// Splits the argument list at top-level commas, keeping quoted strings,
+/// `[...]`, `{...}` and `(...)` whole.
+fn split_args(text: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0i32;
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            current.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                current.push(c);
+            }
+            '[' | '{' | '(' => {
+                depth += 1;
+                current.push(c);
+            }
+            ']' | '}' | ')' => {
+                depth -= 1;
+                current.push(c);
+            }
+            ',' if depth == 0 => args.push(std::mem::take(&mut current).trim().to_string()),
+            _ => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() {
+        args.push(current.trim().to_string());
+    }
+    args
+}
+
+/// A quoted strace string argument, unescaped; `None` if not a string.
+fn string_arg(arg: &str) -> Option<String> {
+    let arg = arg.strip_suffix("...").unwrap_or(arg);
+    let inner = arg.strip_prefix('"')?.strip_suffix('"')?;
+    let mut bytes = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next()? {
+            'n' => bytes.push(b'\n'),
+            't' => bytes.push(b'\t'),
+            'r' => bytes.push(b'\r'),
+            'v' => bytes.push(0x0b),
+            'f' => bytes.push(0x0c),
+            'x' => {
+                let hex: String = (0..2).filter_map(|_| chars.next()).collect();
+                bytes.push(u8::from_str_radix(&hex, 16).ok()?);
+            }
+            d @ '0'..='7' => {
+                let mut value = d.to_digit(8)?;
+                for _ in 0..2 {
+                    match chars.peek().and_then(|c| c.to_digit(8)) {
+                        Some(digit) => {
+                            value = value * 8 + digit;
+                            chars.next();
+                        }
+                        None => break,
+                    }
+                }
+                bytes.push(value as u8);
+            }
+            other => {
+                let mut buf = [0; 4];
+                bytes.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_parse_into_calls() {
+        let call = parse_line(
+            r#"openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(call.syscall, "openat");
+        assert_eq!(call.result, Err("ENOENT".to_string()));
+        assert_eq!(path_of(&call).as_deref(), Some("/etc/hosts"));
+        let call = parse_line(
+            r#"execve("/usr/local/sbin/d", ["/usr/local/sbin/d", "a, b) = 3"], 0x7ffc /* 3 vars */) = 0"#,
+        )
+        .unwrap();
+        assert_eq!(call.result, Ok(0));
+        assert_eq!(path_of(&call).as_deref(), Some("/usr/local/sbin/d"));
+        let call = parse_line(
+            r#"newfstatat(3, "", {st_mode=S_IFREG|0644, st_size=114, ...}, AT_EMPTY_PATH) = 0"#,
+        )
+        .unwrap();
+        assert_eq!(path_of(&call), None);
+        assert_eq!(
+            string_arg(r#""/a\"b\\c\303\251\x41""#).as_deref(),
+            Some("/a\"b\\céA")
+        );
+        assert!(parse_line("--- SIGCHLD {si_signo=SIGCHLD} ---").is_none());
+        assert!(parse_line("+++ exited with 0 +++").is_none());
+        assert_eq!(
+            parse_line("clone(child_stack=NULL, flags=SIGCHLD) = 7")
+                .unwrap()
+                .result,
+            Ok(7)
+        );
+    }
+
+    #[test]
+    fn only_the_jailed_processes_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("t");
+        std::fs::write(
+            dir.path().join("t.1"),
+            "openat(AT_FDCWD, \"/host/only\", O_RDONLY) = -1 ENOENT (No such file or directory)\nclone(child_stack=NULL, flags=SIGCHLD) = 2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t.2"),
+            "openat(AT_FDCWD, \"/usr/lib/locale/x\", O_RDONLY) = -1 ENOENT (No such file or directory)\nchroot(\"/tmp/j\") = 0\nopenat(AT_FDCWD, \"/etc/passwd\", O_RDONLY) = -1 ENOENT (No such file or directory)\nexecve(\"/d\", [\"/d\"], 0x7f /* 1 var */) = 0\nopenat(AT_FDCWD, \"/etc/hosts\", O_RDONLY) = -1 ENOENT (No such file or directory)\nclone(child_stack=NULL, flags=SIGCHLD) = 3\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t.3"),
+            "stat(\"/etc/resolv.conf\", 0x7f) = -1 ENOENT (No such file or directory)\n",
+        )
+        .unwrap();
+        let paths: Vec<String> = read(&prefix, Start::Chroot)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, ["/d", "/etc/hosts", "/etc/resolv.conf"]);
+    }
+}

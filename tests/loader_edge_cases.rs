@@ -1,0 +1,428 @@
+//! Loader rules that lddtree-like tools get wrong, each built here with gcc
+//! and checked against glibc's real loader (`ldd`), and where a jail is
+//! involved by running the program inside an extracted jail.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jailpack::Error;
+use jailpack::closure::{Closure, Executable, Options, Role, resolve};
+
+use crate::closure_oracle::{Loaded, ldd};
+use crate::support::{chroot_as_nobody, jail_binary, scratch, skip_without_root};
+
+const LIB_B: &str = "int b(void) { return 2; }\n";
+const LIB_A: &str = "int b(void);\nint a(void) { return b() + 1; }\n";
+const MAIN_A: &str =
+    "#include <stdio.h>\nint a(void);\nint main(void) { printf(\"%d\\n\", a()); return 0; }\n";
+const MAIN_B: &str =
+    "#include <stdio.h>\nint b(void);\nint main(void) { printf(\"%d\\n\", b()); return 0; }\n";
+
+/// A scratch directory where C sources are compiled.
+struct Lab {
+    dir: PathBuf,
+}
+
+impl Lab {
+    fn new(name: &str) -> Lab {
+        Lab { dir: scratch(name) }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    /// Writes `code` to `name` and runs gcc with `args` (paths relative to the lab).
+    fn gcc(&self, name: &str, code: &str, args: &[&str]) {
+        std::fs::write(self.path(name), code).unwrap();
+        let output = Command::new("gcc")
+            .current_dir(&self.dir)
+            .arg(name)
+            .args(args)
+            .output()
+            .expect("gcc is installed");
+        assert!(
+            output.status.success(),
+            "gcc {name} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn mkdir(&self, relative: &str) -> PathBuf {
+        let dir = self.path(relative);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Libraries b (in `b_dir`) and a (in `a_dir`, needing b).
+    fn libs(&self, a_dir: &str, b_dir: &str, a_flags: &[&str]) {
+        self.mkdir(a_dir);
+        self.mkdir(b_dir);
+        self.gcc(
+            "b.c",
+            LIB_B,
+            &["-shared", "-fPIC", "-o", &format!("{b_dir}/libb.so")],
+        );
+        let mut args = vec!["-shared", "-fPIC", "-o"];
+        let a_out = format!("{a_dir}/liba.so");
+        let b_link = format!("-L{b_dir}");
+        args.extend([a_out.as_str(), b_link.as_str(), "-lb"]);
+        args.extend(a_flags);
+        self.gcc("a.c", LIB_A, &args);
+    }
+}
+
+fn resolved(path: &Path, options: &Options) -> Result<Closure, Error> {
+    resolve(
+        &[Executable {
+            source: path.to_path_buf(),
+            jail_path: "/usr/local/sbin/main".into(),
+        }],
+        options,
+    )
+}
+
+fn sources(closure: &Closure) -> BTreeSet<PathBuf> {
+    closure
+        .files
+        .iter()
+        .filter(|f| f.role != Role::Executable)
+        .map(|f| f.source.clone())
+        .collect()
+}
+
+fn loaded_files(path: &Path) -> BTreeSet<PathBuf> {
+    match ldd(path) {
+        Loaded::Files(files) => files,
+        Loaded::Missing(names) => panic!("ld.so misses {names:?} for {}", path.display()),
+        Loaded::Nothing => panic!("ldd lists nothing for {}", path.display()),
+    }
+}
+
+/// Packs `binary` with `cargo xtask jail --binary`, extracts it and runs
+/// it inside the jail as nobody; returns its stdout.
+fn run_in_jail(binary: &Path, extra: &[&str]) -> String {
+    let root = jail_binary(binary, "main", extra);
+    let run = chroot_as_nobody(&root, "/usr/local/sbin/main")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "in the jail: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).trim().to_string()
+}
+
+#[test]
+fn rpath_is_inherited_by_dependencies_and_runpath_is_not() {
+    let lab = Lab::new("rpath");
+    lab.libs("A", "B", &[]);
+    let (a, b) = (lab.path("A"), lab.path("B"));
+    let search = format!("-Wl,-rpath,{}:{}", a.display(), b.display());
+    let rpath_link = format!("-Wl,-rpath-link,{}", b.display());
+    for (out, dtags) in [
+        ("rpath/main", "-Wl,--disable-new-dtags"),
+        ("runpath/main", "-Wl,--enable-new-dtags"),
+    ] {
+        lab.mkdir(out.split('/').next().unwrap());
+        lab.gcc(
+            "main.c",
+            MAIN_A,
+            &["-o", out, "-LA", "-la", dtags, &search, &rpath_link],
+        );
+    }
+    let with_rpath = resolved(&lab.path("rpath/main"), &Options::default()).unwrap();
+    assert_eq!(sources(&with_rpath), loaded_files(&lab.path("rpath/main")));
+    assert!(sources(&with_rpath).contains(&b.join("libb.so")));
+
+    assert!(
+        matches!(ldd(&lab.path("runpath/main")), Loaded::Missing(names) if names.contains("libb.so"))
+    );
+    let err = resolved(&lab.path("runpath/main"), &Options::default()).unwrap_err();
+    let Error::LibraryNotFound { name, chain, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(name, "libb.so");
+    assert_eq!(
+        chain,
+        &[a.join("liba.so"), PathBuf::from("/usr/local/sbin/main")]
+    );
+
+    if !skip_without_root("rpath_is_inherited_by_dependencies_and_runpath_is_not (jail run)") {
+        assert_eq!(run_in_jail(&lab.path("rpath/main"), &[]), "3");
+    }
+}
+
+#[test]
+fn origin_is_the_directory_of_the_symlink_a_library_was_found_through() {
+    let lab = Lab::new("origin");
+    // liba lives in real/, is reached through links/liba.so, and finds
+    // libb through $ORIGIN/deps: only links/deps has it.
+    lab.libs(
+        "real",
+        "links/deps",
+        &["-Wl,--enable-new-dtags,-rpath,$ORIGIN/deps"],
+    );
+    symlink("../real/liba.so", lab.path("links/liba.so")).unwrap();
+    let links = lab.path("links");
+    let search = format!("-Wl,--enable-new-dtags,-rpath,{}", links.display());
+    let rpath_link = format!("-Wl,-rpath-link,{}", lab.path("links/deps").display());
+    lab.gcc(
+        "main.c",
+        MAIN_A,
+        &["-o", "main", "-Llinks", "-la", &search, &rpath_link],
+    );
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
+    let libb = closure
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("libb.so"))
+        .unwrap();
+    assert_eq!(libb.path, links.join("deps/libb.so"));
+    if !skip_without_root("origin_is_the_directory_of_the_symlink (jail run)") {
+        assert_eq!(run_in_jail(&lab.path("main"), &[]), "3");
+    }
+}
+
+#[test]
+fn lib_token_expands_like_the_loader() {
+    let lab = Lab::new("lib-token");
+    let lib = lab.mkdir("lib/x86_64-linux-gnu");
+    lab.gcc(
+        "b.c",
+        LIB_B,
+        &["-shared", "-fPIC", "-o", "lib/x86_64-linux-gnu/libb.so"],
+    );
+    let search = format!("-Wl,--enable-new-dtags,-rpath,{}/$LIB", lab.dir.display());
+    lab.gcc(
+        "main.c",
+        MAIN_B,
+        &["-o", "main", "-Llib/x86_64-linux-gnu", "-lb", &search],
+    );
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
+    assert!(sources(&closure).contains(&lib.join("libb.so")));
+}
+
+#[test]
+fn a_glibc_hwcaps_copy_is_jailed_beside_the_plain_one() {
+    let lab = Lab::new("hwcaps");
+    lab.mkdir("D/glibc-hwcaps/x86-64-v2");
+    lab.gcc("b.c", LIB_B, &["-shared", "-fPIC", "-o", "D/libb.so"]);
+    lab.gcc(
+        "b.c",
+        LIB_B,
+        &[
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-o",
+            "D/glibc-hwcaps/x86-64-v2/libb.so",
+        ],
+    );
+    let search = format!("-Wl,--enable-new-dtags,-rpath,{}", lab.path("D").display());
+    lab.gcc("main.c", MAIN_B, &["-o", "main", "-LD", "-lb", &search]);
+    let ours = sources(&resolved(&lab.path("main"), &Options::default()).unwrap());
+    let real = loaded_files(&lab.path("main"));
+    // This CPU's loader maps one of the two copies; the jail holds both.
+    assert!(
+        real.is_subset(&ours),
+        "loader: {real:?}, resolver: {ours:?}"
+    );
+    for copy in ["D/libb.so", "D/glibc-hwcaps/x86-64-v2/libb.so"] {
+        assert!(
+            ours.contains(&lab.path(copy)),
+            "{copy} missing from {ours:?}"
+        );
+    }
+    if !skip_without_root("a_glibc_hwcaps_copy_is_jailed_beside_the_plain_one (jail run)") {
+        assert_eq!(run_in_jail(&lab.path("main"), &[]), "2");
+    }
+}
+
+#[test]
+fn a_library_of_another_class_earlier_in_the_path_is_skipped() {
+    let lab = Lab::new("class");
+    lab.mkdir("D1");
+    lab.mkdir("D2");
+    lab.gcc("b.c", LIB_B, &["-shared", "-fPIC", "-o", "D2/libb.so"]);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/freebsd-pkg/freebsd-i386.binin");
+    std::fs::copy(fixture, lab.path("D1/libb.so")).unwrap();
+    let search = format!(
+        "-Wl,--enable-new-dtags,-rpath,{}:{}",
+        lab.path("D1").display(),
+        lab.path("D2").display()
+    );
+    lab.gcc("main.c", MAIN_B, &["-o", "main", "-LD2", "-lb", &search]);
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
+    assert!(sources(&closure).contains(&lab.path("D2/libb.so")));
+}
+
+/// A root holding the host's loader and C library (merged /usr), a
+/// program that needs libb, and libb only in /opt/lib, known through
+/// /etc/ld.so.conf.
+fn root_with_ld_so_conf(lab: &Lab) -> PathBuf {
+    let root = lab.mkdir("root");
+    let lib = lab.mkdir("root/usr/lib/x86_64-linux-gnu");
+    lab.mkdir("root/usr/lib64");
+    lab.mkdir("root/usr/bin");
+    lab.mkdir("root/opt/lib");
+    lab.mkdir("root/etc");
+    symlink("usr/lib", root.join("lib")).unwrap();
+    symlink("usr/lib64", root.join("lib64")).unwrap();
+    for name in ["ld-linux-x86-64.so.2", "libc.so.6"] {
+        std::fs::copy(
+            Path::new("/lib/x86_64-linux-gnu").join(name),
+            lib.join(name),
+        )
+        .unwrap();
+    }
+    symlink(
+        "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        root.join("usr/lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    lab.gcc(
+        "b.c",
+        LIB_B,
+        &["-shared", "-fPIC", "-o", "root/opt/lib/libb.so"],
+    );
+    lab.gcc(
+        "main.c",
+        MAIN_B,
+        &["-o", "root/usr/bin/main", "-Lroot/opt/lib", "-lb"],
+    );
+    std::fs::write(root.join("etc/ld.so.conf"), "/opt/lib\n").unwrap();
+    root
+}
+
+#[test]
+fn a_library_known_only_through_ld_so_conf_is_moved_where_the_jail_finds_it() {
+    let lab = Lab::new("ld-so-conf");
+    let root = root_with_ld_so_conf(&lab);
+    let options = Options {
+        sysroot: Some(root.clone()),
+        ..Options::default()
+    };
+    let closure = resolved(&root.join("usr/bin/main"), &options).unwrap();
+    let libb = closure
+        .files
+        .iter()
+        .find(|f| f.source.ends_with("libb.so"))
+        .unwrap();
+    assert_eq!(
+        libb.moved_from.as_deref(),
+        Some(Path::new("/opt/lib/libb.so"))
+    );
+    assert_eq!(libb.path, Path::new("/usr/lib/x86_64-linux-gnu/libb.so"));
+
+    if skip_without_root("a_library_known_only_through_ld_so_conf (loader runs)") {
+        return;
+    }
+    let run = |root: &Path| chroot_as_nobody(root, "/usr/bin/main").output().unwrap();
+    // The real loader finds libb through the cache ldconfig builds...
+    let ldconfig = Command::new("ldconfig")
+        .arg("-r")
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(ldconfig.success());
+    let with_cache = run(&root);
+    assert_eq!(String::from_utf8_lossy(&with_cache.stdout).trim(), "2");
+    // ...and not without it, as inside a jail.
+    std::fs::remove_file(root.join("etc/ld.so.cache")).unwrap();
+    assert!(
+        !run(&root).status.success(),
+        "the loader found libb without a cache"
+    );
+    // The jail has no cache either, yet runs: libb was moved.
+    let output = run_in_jail(
+        &root.join("usr/bin/main"),
+        &["--sysroot", root.to_str().unwrap()],
+    );
+    assert_eq!(output, "2");
+}
+
+#[test]
+fn libraries_that_need_each_other_end_the_walk() {
+    let lab = Lab::new("cycle");
+    lab.mkdir("L");
+    // liba needs libb and libb needs liba: build liba once without it.
+    lab.gcc(
+        "a.c",
+        LIB_A,
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "L/liba.so",
+            "-Wl,--unresolved-symbols=ignore-all",
+        ],
+    );
+    let origin = "-Wl,--enable-new-dtags,-rpath,$ORIGIN";
+    lab.gcc(
+        "b.c",
+        LIB_B,
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "L/libb.so",
+            "-Wl,--no-as-needed",
+            "-LL",
+            "-la",
+            origin,
+        ],
+    );
+    lab.gcc(
+        "a.c",
+        LIB_A,
+        &["-shared", "-fPIC", "-o", "L/liba.so", "-LL", "-lb", origin],
+    );
+    let search = format!("-Wl,--enable-new-dtags,-rpath,{}", lab.path("L").display());
+    lab.gcc("main.c", MAIN_A, &["-o", "main", "-LL", "-la", &search]);
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
+    let liba = closure
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("liba.so"))
+        .unwrap();
+    assert!(liba.needed_by.contains(&lab.path("L/libb.so")), "{liba:?}");
+}
+
+#[test]
+fn a_soname_already_loaded_satisfies_a_request_no_search_would() {
+    let lab = Lab::new("loaded");
+    // liba needs libb but has no RUNPATH to find it; the executable loads
+    // libb first (breadth-first), so ld.so never searches for liba's request.
+    lab.libs("D", "D", &[]);
+    let search = format!("-Wl,--enable-new-dtags,-rpath,{}", lab.path("D").display());
+    lab.gcc(
+        "main.c",
+        MAIN_A,
+        &[
+            "-o",
+            "main",
+            "-Wl,--no-as-needed",
+            "-LD",
+            "-la",
+            "-lb",
+            &search,
+        ],
+    );
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
+    let libb = closure
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("libb.so"))
+        .unwrap();
+    assert!(libb.needed_by.contains(&lab.path("D/liba.so")), "{libb:?}");
+}
