@@ -21,6 +21,8 @@ as root, with chroot as the jail's user (nobody when this host has no such
 user); otherwise in a user and mount namespace, as yourself. Passes when the
 daemon is still running when the time is up, or, given a COMMAND (a path
 inside the jail), when COMMAND exits 0 in time. The exit status says which.
+Only a run as root checks file permissions as the jail's user sees them:
+in a user namespace every file of the jail is yours.
 
 Options:
       --for SECONDS     how long the daemon must stay up (default 3)

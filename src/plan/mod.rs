@@ -1,6 +1,7 @@
 //! Stage 3, plan: the closure plus the settings become one sorted list of
 //! jail entries. All policy lives here (defaults, path safety, modes,
-//! owners, device nodes); nothing is copied yet.
+//! owners, device nodes, runtime [`presets`], [`hardening`] rules); nothing
+//! is copied yet.
 
 pub mod devices;
 pub mod hardening;
