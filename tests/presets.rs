@@ -1,5 +1,5 @@
-//! Runtime presets: resolved per target OS against the sysroot, NSS modules
-//! found for the closure (and only those that exist and glibc dlopen()s),
+//! Runtime presets: resolved per target OS against the sysroot, the NSS
+//! modules nsswitch.conf names handed to the closure,
 //! a generated passwd; and a jail made with presets instead of a `files`
 //! list really runs.
 
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use jailpack::build::{Built, Package};
 use jailpack::closure::target::Os;
 use jailpack::closure::{ClosureFile, Role};
+use jailpack::plan::presets::Dlopen;
 use jailpack::plan::{EntryKind, Plan};
 use jailpack::settings::Settings;
 use serde_json::json;
@@ -74,8 +75,8 @@ fn on_x86_64_glibc(test: &str) -> bool {
     ok
 }
 
-/// `presets::dlopen_names` for this test binary (a glibc executable).
-fn dlopen_names(settings: serde_json::Value, sysroot: &Path) -> jailpack::Result<Vec<String>> {
+/// `presets::dlopen` for this test binary (a glibc executable).
+fn dlopen(settings: serde_json::Value, sysroot: &Path) -> jailpack::Result<Dlopen> {
     let manifest = sysroot.join("Cargo.toml");
     let built = Built {
         package: Package {
@@ -90,37 +91,30 @@ fn dlopen_names(settings: serde_json::Value, sysroot: &Path) -> jailpack::Result
         target_triple: None,
         target_directory: sysroot.join("target"),
     };
-    jailpack::plan::presets::dlopen_names(&built, Some(sysroot))
+    jailpack::plan::presets::dlopen(&built, Some(sysroot))
 }
 
 #[test]
-fn nss_modules_are_the_ones_nsswitch_names_that_exist_and_are_dlopened() {
-    if !on_x86_64_glibc("nss_modules_are_the_ones_nsswitch_names_that_exist_and_are_dlopened") {
+fn nss_modules_are_the_ones_the_sysroots_nsswitch_names() {
+    if !on_x86_64_glibc("nss_modules_are_the_ones_the_sysroots_nsswitch_names") {
         return;
     }
     let root = sysroot("presets-nss");
-    let lib = root.join(MULTIARCH);
-    // glibc 2.34+: `files` and `dns` are built into libc.so.6.
-    std::fs::copy(host_library("libc.so.6"), lib.join("libc.so.6")).unwrap();
-    std::fs::copy(host_library("libgcc_s.so.1"), lib.join("libnss_mymod.so.2")).unwrap();
-    std::fs::copy(host_library("libgcc_s.so.1"), lib.join("libnss_files.so.2")).unwrap();
     let settings = json!({ "presets": ["resolver"], "libraries": ["libz.so.1"] });
+    // hosts: files mymod [NOTFOUND=return] missing dns — the closure jails
+    // those its loader finds (closure::tests pins that part).
     assert_eq!(
-        dlopen_names(settings.clone(), &root).unwrap(),
-        ["libz.so.1", "libnss_mymod.so.2"]
-    );
-    // An older glibc (no GLIBC_2.34 version) dlopen()s libnss_files too.
-    std::fs::copy(host_library("libgcc_s.so.1"), lib.join("libc.so.6")).unwrap();
-    assert_eq!(
-        dlopen_names(settings, &root).unwrap(),
-        ["libz.so.1", "libnss_files.so.2", "libnss_mymod.so.2"]
+        dlopen(settings, &root).unwrap(),
+        Dlopen {
+            required: vec!["libz.so.1".into()],
+            optional: ["files", "mymod", "missing", "dns"]
+                .map(|s| format!("libnss_{s}.so.2"))
+                .to_vec(),
+        }
     );
     // Without the preset, nothing is added; an unknown preset is an error.
-    assert_eq!(
-        dlopen_names(json!({}), &root).unwrap(),
-        Vec::<String>::new()
-    );
-    let err = dlopen_names(json!({ "presets": ["dns"] }), &root)
+    assert_eq!(dlopen(json!({}), &root).unwrap(), Dlopen::default());
+    let err = dlopen(json!({ "presets": ["dns"] }), &root)
         .unwrap_err()
         .to_string();
     assert!(err.contains("\"dns\"") && err.contains("resolver"), "{err}");
@@ -160,14 +154,6 @@ fn every_preset_resolves_in_the_sysroot() {
     let dir = scratch("presets-all-package");
     symlink(std::env::current_exe().unwrap(), dir.join("exe")).unwrap();
     let settings = json!({ "presets": ["resolver", "timezone", "certificates", "passwd"] });
-    // A closure resolved without `dlopen_names` lacks the NSS module.
-    let err = plan_with(&dir, settings.clone(), linux(), Some(&root), Vec::new())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("libnss_mymod.so.2") && err.contains("dlopen_names"),
-        "{err}"
-    );
     let nss_module = ClosureFile {
         path: "/usr/lib/x86_64-linux-gnu/libnss_mymod.so.2".into(),
         source: root.join(MULTIARCH).join("libnss_mymod.so.2"),

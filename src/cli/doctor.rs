@@ -127,7 +127,7 @@ fn probe(flags: RunFlags) -> Result<ExitCode> {
     }
     let request = build_request(&flags.rest)?;
     let built = build::build(&request)?;
-    let dlopen = presets::dlopen_names(&built, None)?;
+    let dlopen = presets::dlopen(&built, None)?;
     let closure = closure::resolve(
         &[Executable {
             source: built.executable.clone(),
@@ -136,7 +136,8 @@ fn probe(flags: RunFlags) -> Result<ExitCode> {
         &closure::Options {
             sysroot: None,
             ld_library_path: Vec::new(),
-            dlopen,
+            dlopen: dlopen.required,
+            optional_dlopen: dlopen.optional,
         },
     )?;
     let sources: BTreeSet<PathBuf> = closure

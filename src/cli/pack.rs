@@ -74,10 +74,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         None => build::build(&flags.request)?,
     };
     let executables = executables(&built, flags.sysroot.as_deref())?;
+    let dlopen = plan::presets::dlopen(&built, flags.sysroot.as_deref())?;
     let options = closure::Options {
         sysroot: flags.sysroot.clone(),
         ld_library_path: Vec::new(),
-        dlopen: plan::presets::dlopen_names(&built, flags.sysroot.as_deref())?,
+        dlopen: dlopen.required,
+        optional_dlopen: dlopen.optional,
     };
     let closure = closure::resolve(&executables, &options)?;
     let plan = plan::plan(&built, &closure, flags.sysroot.as_deref(), mtime)?;

@@ -42,6 +42,9 @@ pub struct Options {
     pub ld_library_path: Vec<String>,
     /// Libraries the main executable dlopen()s, by name or path.
     pub dlopen: Vec<String>,
+    /// Libraries it dlopen()s when they exist (glibc's NSS modules): each
+    /// is resolved like `dlopen` when its loader would find it, else passed over.
+    pub optional_dlopen: Vec<String>,
 }
 
 /// The result: the target and every file with where it came from and why.
@@ -132,12 +135,13 @@ impl Resolver {
             } else {
                 target = Some(this_target.clone());
             }
-            let dlopen = if index == 0 {
-                &self.options.dlopen[..]
+            // dlopen() lists belong to the daemon, the first executable.
+            let (dlopen, optional): (&[String], &[String]) = if index == 0 {
+                (&self.options.dlopen, &self.options.optional_dlopen)
             } else {
-                &[]
+                (&[], &[])
             };
-            let walk = walk::Walk::run(self, &this_target, executable, object, dlopen)?;
+            let walk = walk::Walk::run(self, &this_target, executable, object, dlopen, optional)?;
             for file in walk.files {
                 merge_file(&mut files, file)?;
             }

@@ -589,3 +589,43 @@ fn musl_reads_its_path_file_and_the_jail_gets_the_library_in_lib() {
         Some(Path::new("/opt/musl/libc.so.7"))
     );
 }
+
+#[test]
+fn optional_dlopen_names_are_jailed_when_found_and_passed_over_when_not() {
+    let dir = sysroot_with_libc();
+    let lib = dir.path().join("usr/lib/x86_64-linux-gnu");
+    // Any library without dependencies stands in for an NSS module.
+    std::fs::copy(
+        lib.join("ld-linux-x86-64.so.2"),
+        lib.join("libnss_mymod.so.2"),
+    )
+    .unwrap();
+    let options = Options {
+        sysroot: Some(dir.path().to_path_buf()),
+        optional_dlopen: vec!["libnss_missing.so.2".into(), "libnss_mymod.so.2".into()],
+        ..Options::default()
+    };
+    let closure = resolve(&[executable(TRUE)], &options).unwrap();
+    let module = closure
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("libnss_mymod.so.2"))
+        .unwrap();
+    assert_eq!(module.needed_by, [PathBuf::from("/usr/local/sbin/x")]);
+    assert!(
+        !closure
+            .files
+            .iter()
+            .any(|f| f.path.ends_with("libnss_missing.so.2"))
+    );
+    // The same name as a required dlopen() is an error when missing.
+    let options = Options {
+        dlopen: vec!["libnss_missing.so.2".into()],
+        ..options
+    };
+    let err = resolve(&[executable(TRUE)], &options).unwrap_err();
+    assert!(
+        matches!(err, Error::LibraryNotFound { ref name, .. } if name == "libnss_missing.so.2"),
+        "{err}"
+    );
+}

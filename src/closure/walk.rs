@@ -45,6 +45,7 @@ impl<'r> Walk<'r> {
         executable: &Executable,
         object: Rc<ElfObject>,
         dlopen: &[String],
+        optional_dlopen: &[String],
     ) -> Result<Self> {
         let root = &resolver.root;
         let path = &resolver.options.ld_library_path;
@@ -92,6 +93,9 @@ impl<'r> Walk<'r> {
         walk.drain()?;
         for name in dlopen {
             walk.request(0, name, false)?;
+        }
+        for name in optional_dlopen {
+            walk.request(0, name, true)?;
         }
         walk.drain()?;
         walk.files = walk.loaded.iter().map(|l| l.file.clone()).collect();

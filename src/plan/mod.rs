@@ -327,8 +327,6 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
             manifest,
             target: &closure.target,
             sysroot,
-            closure,
-            executable: &built.executable,
             user: &user,
             group: &group,
             uid,

@@ -11,14 +11,13 @@
 //! | `passwd` | a generated /etc/passwd and /etc/group holding only the daemon's user and group (Linux) |
 //!
 //! Presets that need libraries (glibc's NSS modules) must be known before the
-//! closure runs: [`dlopen_names`] gives the closure its `dlopen` list.
+//! closure runs: [`dlopen`] gives the closure its `dlopen` lists.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{EntryKind, Jail, zone_file};
 use crate::build::Built;
-use crate::closure::Closure;
 use crate::closure::elf::ElfObject;
 use crate::closure::root::FsRoot;
 use crate::closure::target::{Loader, Os, Target};
@@ -31,23 +30,28 @@ pub const NAMES: [&str; 4] = ["resolver", "timezone", "certificates", "passwd"];
 /// nsswitch.conf databases each preset looks up.
 const RESOLVER_DATABASES: [&str; 4] = ["hosts", "networks", "services", "protocols"];
 
-/// The libraries the closure must resolve as dlopen()ed by the main
-/// executable: the settings' `libraries`, then the NSS modules the presets
-/// need (glibc only: `libnss_<service>.so.2` for each service nsswitch.conf
-/// names for the resolver's databases, when that module exists; since glibc
-/// 2.34 `files` and `dns` live in libc.so.6 and are never dlopen()ed).
-///
-/// The front end passes this as `closure::Options::dlopen`.
-pub fn dlopen_names(built: &Built, sysroot: Option<&Path>) -> Result<Vec<String>> {
+/// What the main executable dlopen()s, for the closure to resolve.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dlopen {
+    /// The settings' `libraries`: an error when the loader would not find one.
+    pub required: Vec<String>,
+    /// The NSS modules (`libnss_<service>.so.2`) nsswitch.conf names for the
+    /// `resolver` preset's databases, on glibc: jailed when the loader would
+    /// find them. Since glibc 2.34 `files` and `dns` are built into libc.so.6
+    /// and their modules, where a system still ships them, are harmless stubs.
+    pub optional: Vec<String>,
+}
+
+/// The front end passes these to the closure stage as `Options::dlopen`
+/// and `Options::optional_dlopen`: presets that need libraries must be
+/// known before the closure runs.
+pub fn dlopen(built: &Built, sysroot: Option<&Path>) -> Result<Dlopen> {
     let settings = &built.settings;
     check_names(settings, &built.package.manifest_path)?;
-    let mut names = settings.libraries.clone();
-    for module in nss_modules(settings, &built.executable, sysroot)? {
-        if !names.contains(&module) {
-            names.push(module);
-        }
-    }
-    Ok(names)
+    Ok(Dlopen {
+        required: settings.libraries.clone(),
+        optional: nss_modules(settings, &built.executable, sysroot)?,
+    })
 }
 
 fn check_names(settings: &Settings, manifest: &Path) -> Result<()> {
@@ -62,7 +66,7 @@ fn check_names(settings: &Settings, manifest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The NSS modules the `resolver` preset needs for `executable`.
+/// The NSS modules the `resolver` preset may need for `executable`.
 fn nss_modules(
     settings: &Settings,
     executable: &Path,
@@ -72,24 +76,15 @@ fn nss_modules(
         return Ok(Vec::new());
     }
     let object = ElfObject::read(executable)?;
-    let target = Target::detect(executable, &object)?;
-    if target.loader != Loader::Glibc {
+    if Target::detect(executable, &object)?.loader != Loader::Glibc {
         return Ok(Vec::new());
     }
     let root = sysroot.map_or_else(FsRoot::host, FsRoot::new);
-    let dirs = glibc_library_dirs(object.machine);
-    let builtin = glibc_has_builtin_files_and_dns(&root, &dirs)?;
-    let mut modules = Vec::new();
-    for service in nsswitch_services(&root, &RESOLVER_DATABASES)? {
-        if builtin && (service == "files" || service == "dns") {
-            continue;
-        }
-        let name = format!("libnss_{service}.so.2");
-        if find_library(&root, &dirs, &name, &object)?.is_some() && !modules.contains(&name) {
-            modules.push(name);
-        }
-    }
-    Ok(modules)
+    let services = nsswitch_services(&root, &RESOLVER_DATABASES)?;
+    Ok(services
+        .iter()
+        .map(|service| format!("libnss_{service}.so.2"))
+        .collect())
 }
 
 /// The services nsswitch.conf lists for `databases`, in order, without
@@ -133,80 +128,6 @@ pub fn nsswitch_services(root: &FsRoot, databases: &[&str]) -> Result<Vec<String
     Ok(services)
 }
 
-/// glibc's trusted directories for `machine`, multiarch first (Debian),
-/// then lib64 (Fedora), then plain.
-fn glibc_library_dirs(machine: u16) -> Vec<PathBuf> {
-    let multiarch = match machine {
-        62 => Some("x86_64-linux-gnu"),
-        183 => Some("aarch64-linux-gnu"),
-        3 => Some("i386-linux-gnu"),
-        40 => Some("arm-linux-gnueabihf"),
-        243 => Some("riscv64-linux-gnu"),
-        21 => Some("powerpc64le-linux-gnu"),
-        22 => Some("s390x-linux-gnu"),
-        _ => None,
-    };
-    let mut dirs = Vec::new();
-    if let Some(tuple) = multiarch {
-        dirs.push(Path::new("/lib").join(tuple));
-        dirs.push(Path::new("/usr/lib").join(tuple));
-    }
-    for dir in ["/lib64", "/usr/lib64", "/lib", "/usr/lib"] {
-        dirs.push(PathBuf::from(dir));
-    }
-    dirs
-}
-
-/// The first `name` in `dirs` that is an ELF object loadable with `object`.
-fn find_library(
-    root: &FsRoot,
-    dirs: &[PathBuf],
-    name: &str,
-    object: &ElfObject,
-) -> Result<Option<PathBuf>> {
-    for dir in dirs {
-        let Some(resolved) = root.resolve(&dir.join(name))? else {
-            continue;
-        };
-        let host = root.host_path(&resolved.path);
-        if !host.is_file() {
-            continue;
-        }
-        match ElfObject::read(&host) {
-            Ok(candidate) if object.compatible(&candidate) => return Ok(Some(host)),
-            Ok(_) | Err(Error::Elf { .. }) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
-}
-
-/// Whether the target's libc.so.6 is glibc 2.34 or later (it defines the
-/// symbol version GLIBC_2.34), whose `files` and `dns` NSS services are
-/// built in. Without a libc to look at, assume a current glibc.
-fn glibc_has_builtin_files_and_dns(root: &FsRoot, dirs: &[PathBuf]) -> Result<bool> {
-    for dir in dirs {
-        let path = dir.join("libc.so.6");
-        if let Some(bytes) = read_in_root(root, &path)? {
-            let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| Error::Elf {
-                path: root.host_path(&path),
-                reason: e.to_string(),
-            })?;
-            let defines = |version: &str| {
-                elf.verdef.as_ref().is_some_and(|verdef| {
-                    verdef.iter().any(|def| {
-                        def.iter()
-                            .next()
-                            .is_some_and(|aux| elf.dynstrtab.get_at(aux.vda_name) == Some(version))
-                    })
-                })
-            };
-            return Ok(defines("GLIBC_2.34"));
-        }
-    }
-    Ok(true)
-}
-
 /// The bytes of an in-root path, following links inside the root; `None`
 /// when it does not exist or is not a regular file.
 fn read_in_root(root: &FsRoot, path: &Path) -> Result<Option<Vec<u8>>> {
@@ -228,8 +149,6 @@ pub(super) struct Context<'a> {
     pub manifest: &'a Path,
     pub target: &'a Target,
     pub sysroot: Option<&'a Path>,
-    pub closure: &'a Closure,
-    pub executable: &'a Path,
     pub user: &'a str,
     pub group: &'a str,
     pub uid: Option<u32>,
@@ -331,26 +250,6 @@ fn resolver(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
     }
     for path in optional {
         copy_same_path(jail, cx, path, origin)?;
-    }
-    if cx.target.loader == Loader::Glibc {
-        // The modules must have been resolved by the closure, with their
-        // own dependencies: the front end passes `dlopen_names` to it.
-        let wanted = nss_modules(cx.settings, cx.executable, cx.sysroot)?;
-        for module in wanted {
-            let present = cx
-                .closure
-                .files
-                .iter()
-                .any(|f| f.path.file_name().is_some_and(|n| n == module.as_str()));
-            if !present {
-                return Err(Error::Settings {
-                    manifest: cx.manifest.to_path_buf(),
-                    message: format!(
-                        "{origin}: nsswitch.conf names the NSS module {module}, which glibc dlopen()s, but the closure does not hold it; resolve the closure with `dlopen: plan::presets::dlopen_names(..)` (or add it to `libraries`)"
-                    ),
-                });
-            }
-        }
     }
     Ok(())
 }
