@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::root::FsRoot;
-use super::search::{DirKind, Requester, SearchDir, SearchRules, expand};
+use super::search::{DirKind, Order, Requester, SearchDir, SearchRules};
 use crate::error::{Error, Result};
 
 pub struct FreeBsdRules {
@@ -46,43 +46,19 @@ impl SearchRules for FreeBsdRules {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
         let requester = &chain[0];
         let main = &chain[chain.len() - 1];
-        let mut dirs = Vec::new();
-        let mut add = |owner: &Requester<'_>, list: &[String], kind: DirKind| {
-            for dir in list {
-                dirs.extend(expand(dir, owner, "lib", "", kind.clone()));
-            }
-        };
+        let mut order = Order::new(("lib", ""));
         if requester.object.runpath.is_empty() {
-            add(
-                requester,
-                &requester.object.rpath,
-                DirKind::Rpath(requester.jail_path.to_path_buf()),
-            );
+            order.rpath(requester);
             if chain.len() > 1 {
-                add(
-                    main,
-                    &main.object.rpath,
-                    DirKind::Rpath(main.jail_path.to_path_buf()),
-                );
+                order.rpath(main);
             }
         }
-        add(requester, &self.ld_library_path, DirKind::LdLibraryPath);
-        add(
-            requester,
-            &requester.object.runpath,
-            DirKind::Runpath(requester.jail_path.to_path_buf()),
-        );
-        dirs.extend(
-            self.hints
-                .iter()
-                .map(|d| SearchDir::in_root(d.clone(), DirKind::Cache)),
-        );
-        dirs.extend(
-            self.defaults
-                .iter()
-                .map(|d| SearchDir::in_root(d.clone(), DirKind::Default)),
-        );
-        dirs
+        order
+            .ld_library_path(requester, &self.ld_library_path)
+            .runpath(requester)
+            .in_root(&self.hints, DirKind::Cache)
+            .in_root(&self.defaults, DirKind::Default)
+            .finish()
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::root::FsRoot;
-use super::search::{DirKind, Requester, SearchDir, SearchRules, expand};
+use super::search::{DirKind, Order, Requester, SearchDir, SearchRules};
 use super::target::Target;
 use crate::error::{Error, Result};
 
@@ -56,38 +56,17 @@ impl GlibcRules {
 impl SearchRules for GlibcRules {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
         let requester = &chain[0];
-        let mut dirs = Vec::new();
-        let expand_all =
-            |dirs: &mut Vec<SearchDir>, owner: &Requester<'_>, list: &[String], kind: DirKind| {
-                for dir in list {
-                    dirs.extend(expand(dir, owner, &self.lib, &self.platform, kind.clone()));
-                }
-            };
+        let mut order = Order::new(self.tokens());
+        // RPATH is inherited up the chain of loaders, unless the requester
+        // has a RUNPATH (which is not inherited at all).
         if requester.object.runpath.is_empty() {
             for owner in chain {
-                expand_all(
-                    &mut dirs,
-                    owner,
-                    &owner.object.rpath,
-                    DirKind::Rpath(owner.jail_path.to_path_buf()),
-                );
+                order.rpath(owner);
             }
         }
-        for dir in &self.ld_library_path {
-            dirs.extend(expand(
-                dir,
-                requester,
-                &self.lib,
-                &self.platform,
-                DirKind::LdLibraryPath,
-            ));
-        }
-        expand_all(
-            &mut dirs,
-            requester,
-            &requester.object.runpath,
-            DirKind::Runpath(requester.jail_path.to_path_buf()),
-        );
+        order
+            .ld_library_path(requester, &self.ld_library_path)
+            .runpath(requester);
         for dir in &self.cache {
             // A cached directory that is also a default one is searched in the jail too.
             let kind = if self.defaults.contains(dir) {
@@ -95,12 +74,9 @@ impl SearchRules for GlibcRules {
             } else {
                 DirKind::Cache
             };
-            dirs.push(SearchDir::in_root(dir.clone(), kind));
+            order.in_root(std::slice::from_ref(dir), kind);
         }
-        for dir in &self.defaults {
-            dirs.push(SearchDir::in_root(dir.clone(), DirKind::Default));
-        }
-        dirs
+        order.in_root(&self.defaults, DirKind::Default).finish()
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

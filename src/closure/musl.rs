@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::root::FsRoot;
-use super::search::{DirKind, Requester, SearchDir, SearchRules, expand};
+use super::search::{DirKind, Order, Requester, SearchDir, SearchRules};
 use super::target::Target;
 use crate::error::{Error, Result};
 
@@ -42,38 +42,21 @@ impl MuslRules {
 
 impl SearchRules for MuslRules {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
-        let mut dirs = Vec::new();
-        for dir in &self.ld_library_path {
-            dirs.extend(expand(dir, &chain[0], "lib", "", DirKind::LdLibraryPath));
-        }
+        let mut order = Order::new(("lib", ""));
+        order.ld_library_path(&chain[0], &self.ld_library_path);
+        // RPATH and RUNPATH alike, of the requester and every object above it.
         for owner in chain {
-            let (list, kind) = if owner.object.runpath.is_empty() {
-                (
-                    &owner.object.rpath,
-                    DirKind::Rpath(owner.jail_path.to_path_buf()),
-                )
+            if owner.object.runpath.is_empty() {
+                order.rpath(owner);
             } else {
-                (
-                    &owner.object.runpath,
-                    DirKind::Runpath(owner.jail_path.to_path_buf()),
-                )
-            };
-            for dir in list {
-                dirs.extend(expand(dir, owner, "lib", "", kind.clone()));
+                order.runpath(owner);
             }
         }
         // The jail gets no path file: its directories are the host's alone.
-        dirs.extend(
-            self.path_file
-                .iter()
-                .map(|d| SearchDir::in_root(d.clone(), DirKind::Cache)),
-        );
-        dirs.extend(
-            self.defaults
-                .iter()
-                .map(|d| SearchDir::in_root(d.clone(), DirKind::Default)),
-        );
-        dirs
+        order
+            .in_root(&self.path_file, DirKind::Cache)
+            .in_root(&self.defaults, DirKind::Default)
+            .finish()
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

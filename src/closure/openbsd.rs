@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
+use super::search::{DirKind, Matching, Order, Requester, SearchDir, SearchRules};
 
 pub struct OpenBsdRules {
     defaults: Vec<PathBuf>,
@@ -30,48 +30,20 @@ impl SearchRules for OpenBsdRules {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
         let requester = &chain[0];
         let executable = &chain[chain.len() - 1];
-        let mut dirs = Vec::new();
-        let mut add = |owner: &Requester<'_>, list: &[String], kind: DirKind| {
-            for dir in list {
-                let uses_origin = dir.contains("$ORIGIN") || dir.contains("${ORIGIN}");
-                if uses_origin && !owner.object.origin_flag {
-                    continue;
-                }
-                dirs.extend(expand(dir, owner, "lib", "", kind.clone()));
-            }
-        };
-        add(requester, &self.ld_library_path, DirKind::LdLibraryPath);
+        let mut order = Order::new(("lib", "")).origin_needs_flag();
+        order.ld_library_path(requester, &self.ld_library_path);
         if !requester.object.runpath.is_empty() {
-            add(
-                requester,
-                &requester.object.runpath,
-                DirKind::Runpath(requester.jail_path.to_path_buf()),
-            );
+            order.runpath(requester);
         } else {
-            add(
-                requester,
-                &requester.object.rpath,
-                DirKind::Rpath(requester.jail_path.to_path_buf()),
-            );
+            order.rpath(requester);
             if chain.len() > 1 {
-                add(
-                    executable,
-                    &executable.object.rpath,
-                    DirKind::Rpath(executable.jail_path.to_path_buf()),
-                );
+                order.rpath(executable);
             }
         }
-        dirs.extend(
-            self.defaults
-                .iter()
-                .map(|d| SearchDir::in_root(d.clone(), DirKind::Default)),
-        );
-        dirs.extend(
-            self.hints
-                .iter()
-                .map(|d| SearchDir::in_root(d.clone(), DirKind::Cache)),
-        );
-        dirs
+        order
+            .in_root(&self.defaults, DirKind::Default)
+            .in_root(&self.hints, DirKind::Cache)
+            .finish()
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

@@ -116,6 +116,74 @@ impl fmt::Display for DirKind {
     }
 }
 
+/// A loader's search order, built step by step in the order the loader
+/// takes, so each loader's rules read as its manual states them.
+pub struct Order<'t> {
+    dirs: Vec<SearchDir>,
+    /// What `$LIB` and `$PLATFORM` expand to.
+    tokens: (&'t str, &'t str),
+    /// OpenBSD: `$ORIGIN` only for objects flagged DF_ORIGIN / DF_1_ORIGIN.
+    origin_needs_flag: bool,
+}
+
+impl<'t> Order<'t> {
+    pub fn new(tokens: (&'t str, &'t str)) -> Self {
+        Order {
+            dirs: Vec::new(),
+            tokens,
+            origin_needs_flag: false,
+        }
+    }
+
+    pub fn origin_needs_flag(mut self) -> Self {
+        self.origin_needs_flag = true;
+        self
+    }
+
+    /// The DT_RPATH entries of `owner`.
+    pub fn rpath(&mut self, owner: &Requester<'_>) -> &mut Self {
+        let kind = DirKind::Rpath(owner.jail_path.to_path_buf());
+        self.entries(owner, &owner.object.rpath, kind)
+    }
+
+    /// The DT_RUNPATH entries of `owner`.
+    pub fn runpath(&mut self, owner: &Requester<'_>) -> &mut Self {
+        let kind = DirKind::Runpath(owner.jail_path.to_path_buf());
+        self.entries(owner, &owner.object.runpath, kind)
+    }
+
+    /// LD_LIBRARY_PATH, whose `$ORIGIN` is the requester's.
+    pub fn ld_library_path(&mut self, requester: &Requester<'_>, list: &[String]) -> &mut Self {
+        self.entries(requester, list, DirKind::LdLibraryPath)
+    }
+
+    /// Directories of the root itself: defaults, or the cache's.
+    pub fn in_root(&mut self, dirs: &[PathBuf], kind: DirKind) -> &mut Self {
+        let new = dirs
+            .iter()
+            .map(|d| SearchDir::in_root(d.clone(), kind.clone()));
+        self.dirs.extend(new);
+        self
+    }
+
+    fn entries(&mut self, owner: &Requester<'_>, list: &[String], kind: DirKind) -> &mut Self {
+        for dir in list {
+            let uses_origin = dir.contains("$ORIGIN") || dir.contains("${ORIGIN}");
+            if uses_origin && self.origin_needs_flag && !owner.object.origin_flag {
+                continue;
+            }
+            let (lib, platform) = self.tokens;
+            self.dirs
+                .extend(expand(dir, owner, lib, platform, kind.clone()));
+        }
+        self
+    }
+
+    pub fn finish(&mut self) -> Vec<SearchDir> {
+        std::mem::take(&mut self.dirs)
+    }
+}
+
 /// Expands the dynamic string tokens of one RPATH/RUNPATH entry. Entries
 /// that are relative (to the process's working directory) or hold an
 /// unknown token are dropped, as ld.so drops them for a daemon.
