@@ -248,19 +248,20 @@ fn openbsd_root() -> tempfile::TempDir {
     dir
 }
 
-fn openbsd_hello(root: &Path, dlopen: &[&str]) -> Result<Closure> {
+/// Resolves `source` (placed at `jail_path`) inside `root`, dlopen()ing `dlopen`.
+fn resolve_in(root: &Path, source: PathBuf, jail_path: &str, dlopen: &[&str]) -> Result<Closure> {
     let options = Options {
         sysroot: Some(root.to_path_buf()),
         dlopen: dlopen.iter().map(|s| s.to_string()).collect(),
         ..Options::default()
     };
-    resolve(
-        &[Executable {
-            source: fixtures().join("openbsd-7.2-amd64/bin/openbsd-hello-x64"),
-            jail_path: "/usr/local/bin/hello".into(),
-        }],
-        &options,
-    )
+    let jail_path = jail_path.into();
+    resolve(&[Executable { source, jail_path }], &options)
+}
+
+fn openbsd_hello(root: &Path, dlopen: &[&str]) -> Result<Closure> {
+    let source = fixtures().join("openbsd-7.2-amd64/bin/openbsd-hello-x64");
+    resolve_in(root, source, "/usr/local/bin/hello", dlopen)
 }
 
 fn jail_paths(closure: &Closure) -> Vec<&str> {
@@ -447,18 +448,8 @@ fn freebsd_root() -> tempfile::TempDir {
 }
 
 fn freebsd_program(root: &Path, dlopen: &[&str]) -> Result<Closure> {
-    let options = Options {
-        sysroot: Some(root.to_path_buf()),
-        dlopen: dlopen.iter().map(|s| s.to_string()).collect(),
-        ..Options::default()
-    };
-    resolve(
-        &[Executable {
-            source: fixtures().join("freebsd-pkg/freebsd-amd64.binin"),
-            jail_path: "/usr/local/sbin/prog".into(),
-        }],
-        &options,
-    )
+    let source = fixtures().join("freebsd-pkg/freebsd-amd64.binin");
+    resolve_in(root, source, "/usr/local/sbin/prog", dlopen)
 }
 
 #[test]
