@@ -189,3 +189,37 @@ fn an_unknown_key_in_a_settings_file_names_key_and_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn closing_the_output_early_is_no_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // Far more output than a pipe buffers: a tree for each of 300 names.
+    let dir = scratch("many-names");
+    let names: Vec<String> = (0..300)
+        .map(|i| {
+            let link = dir.join(format!("ssh{i}"));
+            std::os::unix::fs::symlink("/usr/bin/ssh", &link).unwrap();
+            link.display().to_string()
+        })
+        .collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut child = Command::new(cargo)
+        .current_dir(REPO)
+        .env("CARGO_TARGET_DIR", Path::new(REPO).join("target/e2e"))
+        .args(["xtask", "jail", "closure"])
+        .args(&names)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line and go away, as `| head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("target:"), "{first}");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -15,6 +15,12 @@ use crate::error::{Error, Result};
 /// Runs the front end on the arguments after `jail`; prints an error with
 /// its whole chain of causes and exits non-zero.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    // Die quietly of SIGPIPE like other Unix tools (`closure ... | head`)
+    // instead of panicking in println! when the reader goes away.
+    // SAFETY: resetting a signal to its default action, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let mut args: Vec<OsString> = args.into_iter().collect();
     let subcommand = args.first().and_then(|a| a.to_str()).map(str::to_string);
     let result = match subcommand.as_deref() {

@@ -19,6 +19,10 @@ cargo xtask jail: build a package and pack its binary into a chroot jail
 Usage: cargo xtask jail [OPTIONS]
        cargo xtask jail --binary PATH [--settings FILE] [OPTIONS]
        cargo xtask jail closure [--sysroot DIR] [--json] PATH...
+       cargo xtask jail verify ARCHIVE [-- COMMAND ARGS...]
+       cargo xtask jail doctor ARCHIVE | --probe
+       cargo xtask jail audit ROOT
+Each subcommand has its own --help.
 
 Package selection (as cargo):
   -p, --package NAME        the package to jail (default: the only one with
