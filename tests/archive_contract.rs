@@ -276,7 +276,16 @@ fn checksums_and_manifest_describe_the_artifacts() {
         "{libc}"
     );
     assert_eq!(files["/etc/hosts"]["needed_by"][0], "files[1]");
-    assert_eq!(files["/etc/localtime"]["needed_by"][0], "timezone");
+    // The zone file under its name, and /etc/localtime a relative link to it.
+    let zone = format!("/usr/share/zoneinfo/{}", crate::support::ZONE);
+    assert_eq!(files[zone.as_str()]["needed_by"][0], "timezone");
+    let localtime = manifest["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["path"] == "/etc/localtime")
+        .expect("/etc/localtime is a link");
+    assert_eq!(localtime["target"], format!("..{zone}"));
     assert_eq!(manifest["jail_root"], "/var/jail/daytimed");
 }
 

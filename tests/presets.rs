@@ -169,7 +169,6 @@ fn every_preset_resolves_in_the_sysroot() {
         ("/etc/resolv.conf", "etc/resolv.conf"),
         ("/etc/nsswitch.conf", "etc/nsswitch.conf"),
         ("/etc/services", "etc/services"),
-        ("/etc/localtime", "usr/share/zoneinfo/Europe/Paris"),
         (
             "/usr/share/zoneinfo/Europe/Paris",
             "usr/share/zoneinfo/Europe/Paris",
@@ -180,6 +179,20 @@ fn every_preset_resolves_in_the_sysroot() {
         ),
     ] {
         assert_eq!(source(&plan, in_jail), Some(root.join(from)), "{in_jail}");
+    }
+    // /etc/localtime links to the zone by name, as on the host.
+    let localtime = Path::new("var/jail/d/etc/localtime");
+    match &plan
+        .entries
+        .iter()
+        .find(|e| e.path == localtime)
+        .unwrap()
+        .kind
+    {
+        EntryKind::Symlink { target } => {
+            assert_eq!(target, Path::new("../usr/share/zoneinfo/Europe/Paris"))
+        }
+        other => panic!("/etc/localtime is {other:?}"),
     }
     // Only what the sysroot has: no gai.conf there, none in the jail.
     assert_eq!(source(&plan, "/etc/gai.conf"), None);

@@ -246,14 +246,7 @@ pub fn plan(built: &Built, closure: &Closure, sysroot: Option<&Path>, mtime: u64
         jail.add(&dest, EntryKind::File { source }, mode, None, &field)?;
     }
     if let Some(zone) = &settings.timezone {
-        let source = zone_file(zone, sysroot)?;
-        jail.add(
-            Path::new("/etc/localtime"),
-            EntryKind::File { source },
-            0o644,
-            None,
-            "timezone",
-        )?;
+        localtime(&mut jail, zone, sysroot, "timezone")?;
     }
     let mut needs_devices = false;
     for name in &settings.devices {
@@ -536,9 +529,12 @@ fn regular_file(path: &Path, field: &str) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// The zone file for `timezone`: `host` is the host's (or sysroot's)
-/// /etc/localtime, anything else a name under /usr/share/zoneinfo.
-fn zone_file(zone: &str, sysroot: Option<&Path>) -> Result<PathBuf> {
+/// The jail's local time zone: `host` is the host's (or sysroot's)
+/// /etc/localtime, anything else a name under /usr/share/zoneinfo. When the
+/// zone's name is known, /etc/localtime is a relative link to the zone file
+/// in /usr/share/zoneinfo, as on the host: `TZ=<name>` works, and so do
+/// programs that read the link to learn the zone's name.
+fn localtime(jail: &mut Jail, zone: &str, sysroot: Option<&Path>, origin: &str) -> Result<()> {
     let root = sysroot.map_or_else(FsRoot::host, FsRoot::new);
     let wanted = if zone == "host" {
         PathBuf::from("/etc/localtime")
@@ -557,7 +553,7 @@ fn zone_file(zone: &str, sysroot: Option<&Path>) -> Result<PathBuf> {
                 reason: "expected \"host\" or a zone name such as \"Europe/Paris\"".into(),
             });
         }
-        Path::new("/usr/share/zoneinfo").join(zone)
+        Path::new(ZONEINFO).join(zone)
     };
     let missing = || Error::Read {
         path: root.host_path(&wanted),
@@ -571,8 +567,29 @@ fn zone_file(zone: &str, sysroot: Option<&Path>) -> Result<PathBuf> {
     if !source.is_file() {
         return Err(missing());
     }
-    Ok(source)
+    let localtime = Path::new("/etc/localtime");
+    let name = resolved
+        .path
+        .strip_prefix(ZONEINFO)
+        .ok()
+        .filter(|n| !n.as_os_str().is_empty());
+    let Some(name) = name else {
+        // A zone file of its own (no name to link to): a copy.
+        return jail.add(localtime, EntryKind::File { source }, 0o644, None, origin);
+    };
+    let zone_file = Path::new(ZONEINFO).join(name);
+    jail.add(&zone_file, EntryKind::File { source }, 0o644, None, origin)?;
+    let target = Path::new("..").join(zone_file.strip_prefix("/").unwrap_or(&zone_file));
+    jail.add(
+        localtime,
+        EntryKind::Symlink { target },
+        0o777,
+        None,
+        origin,
+    )
 }
+
+const ZONEINFO: &str = "/usr/share/zoneinfo";
 
 fn service_kinds(settings: &Settings, os: Os, manifest: &Path) -> Result<Vec<ServiceKind>> {
     if settings.services.is_empty() {

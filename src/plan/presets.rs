@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{EntryKind, Jail, zone_file};
+use super::{EntryKind, Jail, localtime};
 use crate::build::Built;
 use crate::closure::elf::ElfObject;
 use crate::closure::root::FsRoot;
@@ -256,34 +256,7 @@ fn resolver(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
 
 fn timezone(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
     let zone = cx.settings.timezone.as_deref().unwrap_or("host");
-    let source = zone_file(zone, cx.sysroot)?;
-    jail.add(
-        Path::new("/etc/localtime"),
-        EntryKind::File {
-            source: source.clone(),
-        },
-        0o644,
-        None,
-        origin,
-    )?;
-    // The zone's own name, so `TZ=<zone>` works too: given, or where the
-    // host's /etc/localtime link leads under /usr/share/zoneinfo.
-    let name = if zone == "host" {
-        let root = cx.sysroot.map_or_else(FsRoot::host, FsRoot::new);
-        root.resolve(Path::new("/etc/localtime"))?.and_then(|r| {
-            r.path
-                .strip_prefix("/usr/share/zoneinfo")
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned())
-        })
-    } else {
-        Some(zone.to_string())
-    };
-    if let Some(name) = name.filter(|n| !n.is_empty()) {
-        let in_jail = Path::new("/usr/share/zoneinfo").join(&name);
-        jail.add(&in_jail, EntryKind::File { source }, 0o644, None, origin)?;
-    }
-    Ok(())
+    localtime(jail, zone, cx.sysroot, origin)
 }
 
 fn certificates(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
