@@ -101,23 +101,11 @@ mod tests {
     use crate::emit::service::WritableDir;
     use crate::error::Error;
 
+    /// The service tests' demo, without writable directories.
     fn demo() -> ServiceContext {
-        ServiceContext {
-            name: "daytimed".into(),
-            description: "Tells the time of day (RFC 867)".into(),
-            jail_root: "/var/jail/daytimed".into(),
-            exec: "/usr/local/sbin/daytimed".into(),
-            args: vec!["--listen".into(), "localhost:8013".into()],
-            user: "_daytimed".into(),
-            group: "_daytimed".into(),
-            foreground: true,
-            writable: vec![],
-            needs_devices: false,
-            version: "0.1.0".into(),
-            archive: "daytimed-0.1.0-x86_64-unknown-openbsd.tar.gz".into(),
-            uid: None,
-            gid: None,
-        }
+        let mut ctx = crate::emit::service::tests::demo();
+        ctx.writable.clear();
+        ctx
     }
 
     /// Every setting used: IDs, a separate group, writable directories

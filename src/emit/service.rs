@@ -428,12 +428,13 @@ fn plist_field(value: &str) -> std::result::Result<String, minijinja::Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    fn demo() -> ServiceContext {
+    /// The demo daemon's context, with one writable directory.
+    pub(in crate::emit) fn demo() -> ServiceContext {
         ServiceContext {
             name: "daytimed".into(),
             description: "Tells the time of day (RFC 867)".into(),
