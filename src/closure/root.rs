@@ -57,10 +57,6 @@ impl FsRoot {
         FsRoot::new("/")
     }
 
-    pub fn is_host(&self) -> bool {
-        self.dir == Path::new("/")
-    }
-
     /// Where an in-root path is on the build host.
     pub fn host_path(&self, path: &Path) -> PathBuf {
         let relative = path.strip_prefix("/").unwrap_or(path);
