@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{sysroot, text};
+use super::{sysroot, text, tree};
 use crate::closure::{Closure, ClosureFile, Executable, Options, Resolver, Role};
 use crate::error::{Error, Result};
 
@@ -77,7 +77,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Each executable, then what it needs, depth first, each file once.
+/// The tree, then the links the loader passes through.
 fn print_tree(closure: &Closure) {
     println!(
         "target: {} ({}, {})",
@@ -85,47 +85,21 @@ fn print_tree(closure: &Closure) {
         closure.target.os,
         closure.target.loader
     );
-    let mut printed: Vec<&Path> = Vec::new();
-    for root in closure.files.iter().filter(|f| f.role == Role::Executable) {
-        print_node(closure, root, 0, &mut printed);
+    let describe = |file: &ClosureFile| {
+        let from = if file.source == file.path {
+            String::new()
+        } else {
+            format!(" (from {})", file.source.display())
+        };
+        match file.role {
+            Role::Executable => from,
+            Role::Interpreter | Role::Library => format!("{from} [{}]", file.found),
+        }
+    };
+    for line in tree::lines(closure, describe) {
+        println!("{line}");
     }
     for link in &closure.links {
         println!("link {} -> {}", link.path.display(), link.target.display());
-    }
-}
-
-fn print_node<'c>(
-    closure: &'c Closure,
-    file: &'c ClosureFile,
-    depth: usize,
-    printed: &mut Vec<&'c Path>,
-) {
-    let indent = "    ".repeat(depth);
-    let seen = printed.contains(&file.path.as_path());
-    let from = if file.source == file.path {
-        String::new()
-    } else {
-        format!(" (from {})", file.source.display())
-    };
-    let why = if file.role == Role::Executable {
-        String::new()
-    } else {
-        format!(" [{}]", file.found)
-    };
-    println!(
-        "{indent}{}{from}{why}{}",
-        file.path.display(),
-        if seen { " (see above)" } else { "" }
-    );
-    if seen {
-        return;
-    }
-    printed.push(&file.path);
-    for child in closure
-        .files
-        .iter()
-        .filter(|f| f.needed_by.first() == Some(&file.path))
-    {
-        print_node(closure, child, depth + 1, printed);
     }
 }

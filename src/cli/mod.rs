@@ -5,6 +5,7 @@ mod audit;
 mod closure;
 mod doctor;
 mod pack;
+mod tree;
 mod verify;
 
 use std::ffi::OsString;

@@ -5,10 +5,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{status, sysroot, text};
+use super::{status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
 use crate::closure::root::FsRoot;
-use crate::closure::{self, Executable, Role};
+use crate::closure::{self, ClosureFile, Executable};
 use crate::emit;
 use crate::error::{Error, Result};
 use crate::plan::{self, DEFAULT_MTIME, Plan};
@@ -215,37 +215,18 @@ fn source_date_epoch() -> Result<u64> {
 /// The closure as a tree under the executable, with sizes.
 fn print_summary(plan: &Plan) {
     let closure = &plan.closure;
-    let mut total = 0;
-    let mut files: Vec<_> = closure.files.iter().collect();
-    files.sort_by_key(|f| (f.role.clone(), f.path.clone()));
-    for file in files {
-        let size = std::fs::metadata(&file.source)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        total += size;
-        let indent = match file.role {
-            Role::Executable => "",
-            Role::Interpreter | Role::Library => "  ",
-        };
-        let needed_by: Vec<String> = file.needed_by.iter().map(|p| short(p)).collect();
-        let why = if needed_by.is_empty() {
-            String::new()
-        } else {
-            format!(" <- {}", needed_by.join(", "))
-        };
-        eprintln!(
-            "{:>12} {indent}{} ({}){why}",
-            "",
-            file.path.display(),
-            human_size(size)
-        );
-        if let Some(from) = &file.moved_from {
-            eprintln!(
-                "{:>12} {indent}  moved from {} (the jail has no loader cache)",
-                "",
-                from.display()
-            );
-        }
+    let size = |file: &ClosureFile| std::fs::metadata(&file.source).map_or(0, |m| m.len());
+    let total: u64 = closure.files.iter().map(size).sum();
+    let describe = |file: &ClosureFile| match &file.moved_from {
+        Some(from) => format!(
+            " ({}, moved from {}: the jail has no loader cache)",
+            human_size(size(file)),
+            from.display()
+        ),
+        None => format!(" ({})", human_size(size(file))),
+    };
+    for line in tree::lines(closure, describe) {
+        eprintln!("{:>12} {line}", "");
     }
     eprintln!(
         "{:>12} {} files, {} in the closure; {} entries in the jail",
@@ -254,13 +235,6 @@ fn print_summary(plan: &Plan) {
         human_size(total),
         plan.entries.len()
     );
-}
-
-fn short(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 fn human_size(bytes: u64) -> String {
