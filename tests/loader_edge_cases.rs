@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jailpack::Error;
-use jailpack::closure::{Closure, Executable, Options, Role, resolve};
+use jailpack::closure::{Closure, ClosureFile, Executable, Options, Role, resolve};
 
 use crate::closure_oracle::{Loaded, ldd};
 use crate::support::{chroot_as_nobody, jail_binary, scratch, skip_without_root};
@@ -82,6 +82,15 @@ fn resolved(path: &Path, options: &Options) -> Result<Closure, Error> {
         }],
         options,
     )
+}
+
+/// The file of the closure named `name`, wherever the jail puts it.
+fn named<'c>(closure: &'c Closure, name: &str) -> &'c ClosureFile {
+    let found = closure
+        .files
+        .iter()
+        .find(|f| f.path.file_name().is_some_and(|n| n == name));
+    found.unwrap_or_else(|| panic!("no {name} in {:?}", closure.files))
 }
 
 fn sources(closure: &Closure) -> BTreeSet<PathBuf> {
@@ -177,11 +186,7 @@ fn origin_is_the_directory_of_the_symlink_a_library_was_found_through() {
     );
     let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
     assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
-    let libb = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libb.so"))
-        .unwrap();
+    let libb = named(&closure, "libb.so");
     assert_eq!(libb.path, links.join("deps/libb.so"));
     if !skip_without_root("origin_is_the_directory_of_the_symlink (jail run)") {
         assert_eq!(run_in_jail(&lab.path("main"), &[]), "3");
@@ -311,11 +316,7 @@ fn a_library_known_only_through_ld_so_conf_is_moved_where_the_jail_finds_it() {
         ..Options::default()
     };
     let closure = resolved(&root.join("usr/bin/main"), &options).unwrap();
-    let libb = closure
-        .files
-        .iter()
-        .find(|f| f.source.ends_with("libb.so"))
-        .unwrap();
+    let libb = named(&closure, "libb.so");
     assert_eq!(
         libb.moved_from.as_deref(),
         Some(Path::new("/opt/lib/libb.so"))
@@ -389,11 +390,7 @@ fn libraries_that_need_each_other_end_the_walk() {
     lab.gcc("main.c", MAIN_A, &["-o", "main", "-LL", "-la", &search]);
     let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
     assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
-    let liba = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("liba.so"))
-        .unwrap();
+    let liba = named(&closure, "liba.so");
     assert!(liba.needed_by.contains(&lab.path("L/libb.so")), "{liba:?}");
 }
 
@@ -419,10 +416,6 @@ fn a_soname_already_loaded_satisfies_a_request_no_search_would() {
     );
     let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
     assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
-    let libb = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libb.so"))
-        .unwrap();
+    let libb = named(&closure, "libb.so");
     assert!(libb.needed_by.contains(&lab.path("D/liba.so")), "{libb:?}");
 }

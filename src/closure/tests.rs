@@ -18,6 +18,15 @@ fn executable(source: &str) -> Executable {
     }
 }
 
+/// The file of the closure named `name`, wherever the jail puts it.
+fn named<'c>(closure: &'c Closure, name: &str) -> &'c ClosureFile {
+    let found = closure
+        .files
+        .iter()
+        .find(|f| f.path.file_name().is_some_and(|n| n == name));
+    found.unwrap_or_else(|| panic!("no {name} in {:?}", closure.files))
+}
+
 /// The real paths of what `ldd` says the loader maps, vdso aside.
 fn ldd(path: &str) -> BTreeSet<PathBuf> {
     let output = Command::new("ldd").arg(path).output().unwrap();
@@ -187,11 +196,7 @@ fn a_library_found_through_ld_so_conf_moves_to_a_default_directory() {
         ..Options::default()
     };
     let closure = resolve(&[executable(TRUE)], &options).unwrap();
-    let libc = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libc.so.6"))
-        .unwrap();
+    let libc = named(&closure, "libc.so.6");
     assert_eq!(
         libc.moved_from.as_deref(),
         Some(Path::new("/opt/lib/libc.so.6"))
@@ -216,11 +221,7 @@ fn a_library_of_the_wrong_class_is_passed_over() {
         ..Options::default()
     };
     let closure = resolve(&[executable(TRUE)], &options).unwrap();
-    let libc = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libc.so.6"))
-        .unwrap();
+    let libc = named(&closure, "libc.so.6");
     assert_eq!(libc.source, root.join("usr/lib/x86_64-linux-gnu/libc.so.6"));
 }
 
@@ -377,11 +378,7 @@ fn openbsd_libraries_from_the_hints_directories_move_to_usr_lib() {
     )
     .unwrap();
     let closure = openbsd_hello(dir.path(), &["libz.so.7.0"]).unwrap();
-    let libz = closure
-        .files
-        .iter()
-        .find(|f| f.source.ends_with("libz.so.7.0"))
-        .unwrap();
+    let libz = named(&closure, "libz.so.7.0");
     assert_eq!(libz.path, Path::new("/usr/lib/libz.so.7.0"));
     assert_eq!(
         libz.moved_from.as_deref(),
@@ -457,11 +454,7 @@ fn freebsd_runpath_origin_finds_a_sibling_library() {
     let dir = freebsd_root();
     let closure =
         freebsd_program(dir.path(), &["/usr/local/lib/pkgtest/libtest2fbsd.so.1"]).unwrap();
-    let foo = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libfoo.so.1"))
-        .unwrap();
+    let foo = named(&closure, "libfoo.so.1");
     assert_eq!(foo.path, Path::new("/usr/local/lib/pkgtest/libfoo.so.1"));
     assert!(
         foo.found
@@ -569,11 +562,7 @@ fn musl_reads_its_path_file_and_the_jail_gets_the_library_in_lib() {
     std::fs::write(root.join("etc/ld-musl-x86_64.path"), "/opt/musl\n").unwrap();
     let closure = resolve(&[executable(musl.to_str().unwrap())], &options).unwrap();
     assert_eq!(closure.target.loader, target::Loader::Musl);
-    let libc = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libc.so.7"))
-        .unwrap();
+    let libc = named(&closure, "libc.so.7");
     assert_eq!(libc.path, Path::new("/lib/libc.so.7"));
     assert_eq!(
         libc.moved_from.as_deref(),
@@ -597,11 +586,7 @@ fn optional_dlopen_names_are_jailed_when_found_and_passed_over_when_not() {
         ..Options::default()
     };
     let closure = resolve(&[executable(TRUE)], &options).unwrap();
-    let module = closure
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("libnss_mymod.so.2"))
-        .unwrap();
+    let module = named(&closure, "libnss_mymod.so.2");
     assert_eq!(module.needed_by, [PathBuf::from("/usr/local/sbin/x")]);
     assert!(
         !closure
