@@ -89,6 +89,12 @@ pub enum Error {
         second: String,
     },
 
+    /// A source file changed between the plan hashing it and emit writing it.
+    #[error(
+        "{path} changed while the jail was being made: the jail's file list would not match its contents; run again once nothing is writing it"
+    )]
+    SourceChanged { path: PathBuf },
+
     /// A service-script template failed to render.
     #[error("cannot render service template {template}")]
     Template {

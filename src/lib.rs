@@ -7,10 +7,12 @@
 
 pub mod audit;
 pub mod build;
+pub mod checksum;
 pub mod cli;
 pub mod closure;
 pub mod emit;
 pub mod error;
+pub mod manifest;
 pub mod plan;
 pub mod settings;
 pub mod verify;

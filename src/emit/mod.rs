@@ -5,9 +5,7 @@
 //! then renamed into place, so a failed run leaves nothing at a final path.
 
 pub mod archive;
-pub mod checksum;
 pub mod install;
-pub mod manifest;
 pub mod service;
 #[cfg(test)]
 mod snapshots;
@@ -16,10 +14,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use self::checksum::{sha256_hex, sha256_line};
-use self::manifest::{ArtifactRecord, Manifest};
 use self::service::{ServiceContext, ServiceKind, WritableDir};
+use crate::checksum::{sha256_hex, sha256_line};
 use crate::error::{Error, Result};
+use crate::manifest::ArtifactRecord;
 use crate::plan::Plan;
 
 /// What emit wrote.
@@ -57,13 +55,13 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
         }
     }
     let artifacts: Vec<ArtifactRecord> = staged.files.iter().map(|f| f.record()).collect();
-    let manifest = Manifest::new(plan, artifacts.clone());
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Write {
-        path: out_dir.join(format!("{base}.json")),
-        source: e.into(),
-    })?;
-    json.push(b'\n');
-    staged.add(PathBuf::from(format!("{base}.json")), json, 0o644);
+    let mut manifest = crate::plan::manifest(plan);
+    manifest.artifacts = artifacts.clone();
+    staged.add(
+        PathBuf::from(format!("{base}.json")),
+        manifest.to_json(),
+        0o644,
+    );
 
     let mut all: Vec<ArtifactRecord> = artifacts;
     all.push(staged.files[staged.files.len() - 1].record());

@@ -1,33 +1,41 @@
-//! The last step of the plan: every file's SHA-256, and the jail's own file
-//! list, shipped inside the jail as [`INDEX_PATH`] so that `audit ROOT`
-//! needs nothing but the installed jail to tell what went stale. The list
-//! is the release manifest without its artifacts (which hold the archive's
-//! own checksum, unknown while the archive is being made).
+//! The last step of the plan: every file's SHA-256 and size, and the jail's
+//! own file list, shipped inside the jail as [`INDEX_PATH`] so that `audit
+//! ROOT` needs nothing but the installed jail to tell what went stale, and
+//! `verify` can bound what extracting the jail may write. The list is the
+//! release manifest without its artifacts (which hold the archive's own
+//! checksum, unknown while the archive is being made).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::paths::archive_path;
 use super::{Entry, EntryKind, Owner, Plan};
-use crate::emit::checksum::sha256_hex;
-use crate::emit::manifest::Manifest;
+use crate::checksum::sha256_hex;
+use crate::closure::Role;
 use crate::error::{Error, Result};
+use crate::manifest::{
+    DeviceRecord, DirectoryRecord, FileRecord, LinkRecord, Manifest, Mode, WritableRecord,
+};
 
 /// Where the file list lives inside every jail.
 pub const INDEX_PATH: &str = "/.jailpack.json";
 
 pub(super) fn finish(plan: &mut Plan) -> Result<()> {
     for entry in &mut plan.entries {
-        entry.sha256 = match &entry.kind {
+        let (sha256, size) = match &entry.kind {
             EntryKind::File { source } => {
                 let bytes = std::fs::read(source).map_err(|e| Error::Read {
                     path: source.clone(),
                     source: e,
                 })?;
-                Some(sha256_hex(&bytes))
+                (Some(sha256_hex(&bytes)), bytes.len() as u64)
             }
-            EntryKind::Generated { contents } => Some(sha256_hex(contents)),
-            _ => None,
+            EntryKind::Generated { contents } => {
+                (Some(sha256_hex(contents)), contents.len() as u64)
+            }
+            _ => (None, 0),
         };
+        entry.sha256 = sha256;
+        entry.size = size;
     }
     let path = archive_path(&plan.jail_root.join(archive_path(Path::new(INDEX_PATH))));
     if let Some(taken) = plan.entries.iter().find(|e| e.path == path) {
@@ -37,15 +45,11 @@ pub(super) fn finish(plan: &mut Plan) -> Result<()> {
             second: format!("an entry from {}", taken.origin),
         });
     }
-    let mut json =
-        serde_json::to_vec_pretty(&Manifest::new(plan, Vec::new())).map_err(|e| Error::Write {
-            path: INDEX_PATH.into(),
-            source: e.into(),
-        })?;
-    json.push(b'\n');
+    let json = manifest(plan).to_json();
     let entry = Entry {
         path,
         sha256: Some(sha256_hex(&json)),
+        size: json.len() as u64,
         kind: EntryKind::Generated { contents: json },
         mode: 0o644,
         owner: Owner::root(plan.target.os),
@@ -55,4 +59,110 @@ pub(super) fn finish(plan: &mut Plan) -> Result<()> {
     let at = 1 + plan.entries[1..].partition_point(|e| e.path < entry.path);
     plan.entries.insert(at, entry);
     Ok(())
+}
+
+/// The manifest of the plan's entries, without artifacts: after the plan
+/// is made, the jail's own file list (which lists itself).
+pub fn manifest(plan: &Plan) -> Manifest {
+    let root = archive_path(&plan.jail_root);
+    let in_jail = |archive: &Path| -> PathBuf {
+        Path::new("/").join(archive.strip_prefix(&root).unwrap_or(archive))
+    };
+    let mut manifest = Manifest {
+        name: plan.name.clone(),
+        version: plan.version.clone(),
+        target: plan.triple.clone(),
+        os: plan.target.os,
+        loader: plan.target.loader,
+        jail_root: plan.jail_root.clone(),
+        exec: plan.exec.clone(),
+        args: plan.args.clone(),
+        user: plan.user.clone(),
+        group: plan.group.clone(),
+        artifacts: Vec::new(),
+        files: Vec::new(),
+        links: Vec::new(),
+        writable: plan
+            .writable
+            .iter()
+            .map(|w| WritableRecord {
+                path: w.path.clone(),
+                owner: w.owner.clone(),
+                group: w.group.clone(),
+                mode: Mode(w.mode),
+            })
+            .collect(),
+        devices: Vec::new(),
+        sysroot: plan.sysroot.clone(),
+        directories: Vec::new(),
+    };
+    for entry in &plan.entries {
+        let path = in_jail(&entry.path);
+        let file = |source: Option<&PathBuf>, role: &str, needed_by: Vec<String>| FileRecord {
+            path: path.clone(),
+            source: source.cloned(),
+            sha256: entry.sha256.clone().unwrap_or_default(),
+            role: role.to_string(),
+            needed_by,
+            found: None,
+            moved_from: None,
+            size: entry.size,
+            mode: Mode(entry.mode & 0o1777),
+        };
+        match &entry.kind {
+            EntryKind::File { source } => {
+                let record = match plan.closure.files.iter().find(|f| f.path == path) {
+                    Some(known) => FileRecord {
+                        found: Some(known.found.clone()),
+                        moved_from: known.moved_from.clone(),
+                        ..file(
+                            Some(source),
+                            role_name(&known.role),
+                            known
+                                .needed_by
+                                .iter()
+                                .map(|p| p.display().to_string())
+                                .collect(),
+                        )
+                    },
+                    None => file(Some(source), "file", vec![entry.origin.clone()]),
+                };
+                manifest.files.push(record);
+            }
+            EntryKind::Generated { .. } => {
+                manifest
+                    .files
+                    .push(file(None, "generated", vec![entry.origin.clone()]));
+            }
+            EntryKind::Symlink { target } => manifest.links.push(LinkRecord {
+                path,
+                target: target.clone(),
+            }),
+            EntryKind::CharDevice { major, minor } => manifest.devices.push(DeviceRecord {
+                path,
+                major: *major,
+                minor: *minor,
+                mode: Mode(entry.mode),
+            }),
+            EntryKind::Directory => {
+                let root_or_writable =
+                    path == Path::new("/") || plan.writable.iter().any(|w| w.path == path);
+                if !root_or_writable {
+                    manifest.directories.push(DirectoryRecord {
+                        path,
+                        mode: Mode(entry.mode),
+                    });
+                }
+            }
+        }
+    }
+    manifest
+}
+
+fn role_name(role: &Role) -> &'static str {
+    match role {
+        Role::Executable => "executable",
+        Role::Interpreter => "interpreter",
+        Role::Library => "library",
+    }
 }

@@ -9,7 +9,7 @@ mod index;
 pub mod paths;
 pub mod presets;
 
-pub use self::index::INDEX_PATH;
+pub use self::index::{INDEX_PATH, manifest};
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -91,6 +91,8 @@ pub struct Entry {
     /// The SHA-256 of a file's contents (hex), filled in once the plan is
     /// complete; `None` for everything but files.
     pub sha256: Option<String>,
+    /// A file's size in bytes, filled in with its SHA-256; 0 otherwise.
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -429,6 +431,7 @@ impl Jail {
             owner,
             origin: origin.to_string(),
             sha256: None,
+            size: 0,
         };
         match self.entries.get(path) {
             None => {
@@ -463,6 +466,7 @@ impl Jail {
             owner: Owner::root(self.os),
             origin: "root".to_string(),
             sha256: None,
+            size: 0,
         };
         std::iter::once(root)
             .chain(self.entries.into_values())

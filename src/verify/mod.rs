@@ -17,10 +17,10 @@ pub mod trace;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 pub use self::run::{Ended, Identity};
+use crate::closure::target::Os;
 use crate::error::{Error, Result};
+use crate::manifest::Manifest;
 
 /// Seconds a daemon must stay up when nothing else is said.
 pub const DEFAULT_SECONDS: u64 = 3;
@@ -42,38 +42,11 @@ pub struct Request {
     pub keep: bool,
 }
 
-/// The parts of the manifest (or of the jail's own copy) verify uses.
-#[derive(Debug, Clone, Deserialize)]
-pub struct JailInfo {
-    pub name: String,
-    pub target: String,
-    pub os: String,
-    pub jail_root: PathBuf,
-    pub exec: PathBuf,
-    #[serde(default)]
-    pub args: Vec<String>,
-    pub user: String,
-    pub group: String,
-}
-
-impl JailInfo {
-    pub fn read(path: &Path) -> Result<JailInfo> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Input {
-            path: path.to_path_buf(),
-            message: format!("not a jailpack manifest: {e}"),
-        })
-    }
-}
-
 /// What happened.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub passed: bool,
-    pub info: JailInfo,
+    pub info: Manifest,
     pub identity: Identity,
     /// The program and arguments run inside the jail.
     pub command: Vec<String>,
@@ -110,7 +83,7 @@ pub fn verify(request: &Request) -> Result<Outcome> {
         .manifest
         .clone()
         .unwrap_or_else(|| default_manifest(&request.archive));
-    let info = JailInfo::read(&manifest)?;
+    let info = Manifest::read(&manifest)?;
     check_runnable(&info, &manifest)?;
     let identity = if run::effective_uid()? == 0 {
         run_as(&info.user, &info.group)
@@ -147,7 +120,7 @@ pub fn verify(request: &Request) -> Result<Outcome> {
 
 fn run_in(
     request: &Request,
-    info: &JailInfo,
+    info: &Manifest,
     identity: &Identity,
     scratch: &Path,
 ) -> Result<Outcome> {
@@ -215,8 +188,8 @@ fn run_in(
 }
 
 /// Linux archives for this machine's architecture only.
-fn check_runnable(info: &JailInfo, manifest: &Path) -> Result<()> {
-    if info.os != "linux" {
+fn check_runnable(info: &Manifest, manifest: &Path) -> Result<()> {
+    if info.os != Os::Linux {
         return Err(Error::NotSupported {
             path: manifest.to_path_buf(),
             what: format!(
@@ -337,16 +310,12 @@ mod tests {
 
     #[test]
     fn other_targets_are_refused_clearly() {
-        let info = JailInfo {
-            name: "d".into(),
-            target: "x86_64-unknown-openbsd".into(),
-            os: "openbsd".into(),
-            jail_root: "/var/jail/d".into(),
-            exec: "/usr/local/sbin/d".into(),
-            args: Vec::new(),
-            user: "_d".into(),
-            group: "_d".into(),
-        };
+        let info: Manifest = serde_json::from_value(serde_json::json!({
+            "name": "d", "version": "1", "target": "x86_64-unknown-openbsd",
+            "os": "openbsd", "loader": "openbsd", "jail_root": "/var/jail/d",
+            "exec": "/usr/local/sbin/d", "user": "_d", "group": "_d", "files": [],
+        }))
+        .unwrap();
         let err = check_runnable(&info, Path::new("d.json"))
             .unwrap_err()
             .to_string();
