@@ -169,12 +169,11 @@ pub struct Prebuilt {
 
 /// Collects what the jail needs for a prebuilt binary.
 pub fn prebuilt(request: &Prebuilt) -> Result<Built> {
-    if !request.binary.is_file() {
-        return Err(Error::Read {
-            path: request.binary.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such executable file"),
-        });
-    }
+    // Checked before anything opens it: a FIFO would block the open.
+    crate::regular::open_regular(&request.binary).map_err(|source| Error::Read {
+        path: request.binary.clone(),
+        source,
+    })?;
     let (settings, manifest_path) = match &request.settings_file {
         Some(file) => (Settings::from_toml_file(file)?, file.clone()),
         None => (Settings::default(), request.binary.clone()),

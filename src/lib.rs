@@ -13,7 +13,9 @@ pub mod closure;
 pub mod emit;
 pub mod error;
 pub mod manifest;
+pub mod pipeline;
 pub mod plan;
+pub mod regular;
 pub mod settings;
 pub mod verify;
 

@@ -189,23 +189,12 @@ impl Manifest {
 /// bound.
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(read_error)?;
+    let file = crate::regular::open_regular(path).map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
-    if !metadata.is_file() {
-        return Err(Error::Input {
-            path: path.to_path_buf(),
-            message: "not a regular file; give the manifest (.json) jailpack wrote".into(),
-        });
-    }
     if metadata.len() > MAX_MANIFEST_BYTES {
         return Err(Error::Input {
             path: path.to_path_buf(),
@@ -246,7 +235,8 @@ mod tests {
         let fifo = dir.path().join("m.json");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let err = Manifest::read(&fifo).unwrap_err().to_string();
-        assert!(err.contains("not a regular file"), "{err}");
+        let err = Manifest::read(&fifo).unwrap_err();
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("a FIFO"), "{err}: {cause}");
     }
 }

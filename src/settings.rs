@@ -43,19 +43,19 @@ pub struct Settings {
     pub writable: Vec<WritableSetting>,
     /// Device nodes to create, by name (`null`, `zero`, `tty`, `urandom`, `random`).
     #[serde(default)]
-    pub devices: Vec<String>,
+    pub devices: Vec<DeviceName>,
     /// `"host"` for the build host's (or sysroot's) /etc/localtime, or a
     /// zone name such as `"Europe/Paris"`; the jail gets it as /etc/localtime.
     pub timezone: Option<String>,
     /// Which service scripts to write: `openbsd`, `freebsd`, `systemd`
     /// (default: the one for the target OS).
     #[serde(default)]
-    pub services: Vec<String>,
+    pub services: Vec<ServiceKind>,
     /// Runtime presets, named bundles of files read at run time, resolved
     /// per target OS against the sysroot: `resolver`, `timezone`,
     /// `certificates`, `passwd` (see `plan::presets`).
     #[serde(default)]
-    pub presets: Vec<String>,
+    pub presets: Vec<Preset>,
     /// A project's own service templates, by flavour, instead of the
     /// embedded ones: `templates = { openbsd = "jail/daytimed.rc" }`.
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct FileSetting {
     pub source: String,
     /// Where it goes inside the jail (default: the same absolute path as `source`).
     pub dest: Option<String>,
-    /// Permission bits, e.g. `"0644"` or `0o644` (default 0644).
+    /// Permission bits as octal text, e.g. `"0644"` (default 0644).
     #[serde(default, deserialize_with = "deserialize_mode")]
     pub mode: Option<u32>,
     /// Hardening opt-in: the source is a host secret (a private key, a
@@ -134,10 +134,16 @@ impl Settings {
     /// Reads a TOML file holding the same keys at its top level (for
     /// `--binary`, where there is no Cargo.toml).
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let read_error = |source| Error::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut crate::regular::open_regular(path).map_err(read_error)?,
+            &mut text,
+        )
+        .map_err(read_error)?;
         toml::from_str(&text).map_err(|e| Error::Settings {
             manifest: path.to_path_buf(),
             message: e.to_string(),
@@ -145,8 +151,9 @@ impl Settings {
     }
 }
 
-/// Accepts `"0644"`, `"644"`, `"0o644"` or a TOML integer such as `0o644`.
-/// A decimal `644` (= 0o1204) is refused instead of silently meaning that.
+/// Accepts octal text: `"0644"`, `"644"` or `"0o644"`. A number is refused:
+/// TOML gives `0o644` and `420` alike as the integer 420, so `mode = 444`
+/// (meant as octal, read as 0o674) could not be told from a real octal.
 fn deserialize_mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
     let mode = deserialize_octal(deserializer)?;
     if mode > 0o777 {
@@ -175,21 +182,125 @@ fn deserialize_octal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, 
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
-        Number(u32),
+        Number(i64),
         Text(String),
     }
-    let mode = match Raw::deserialize(deserializer)? {
-        Raw::Number(n) => n,
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(n) => Err(serde::de::Error::custom(format!(
+            "mode {n} is a number, which TOML cannot tell from an octal one (0o644 and 420 are the same integer); write the mode as text: \"0644\""
+        ))),
         Raw::Text(text) => {
             let digits = text.strip_prefix("0o").unwrap_or(&text);
-            u32::from_str_radix(digits, 8).map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "mode {text:?} is not an octal number such as \"0644\""
-                ))
-            })?
+            let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+            octal
+                .then(|| u32::from_str_radix(digits, 8).ok())
+                .flatten()
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "mode {text:?} is not an octal number such as \"0644\""
+                    ))
+                })
         }
-    };
-    Ok(mode)
+    }
+}
+
+/// Which service manager a script is for (`services`, `--service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// An rc.d(8) script for OpenBSD's rc.subr(8) (ksh).
+    OpenBsd,
+    /// An rc.d(8) script for FreeBSD's rc.subr(8) (sh).
+    FreeBsd,
+    /// A systemd service unit (Linux); `linux` is an alias.
+    #[serde(alias = "linux")]
+    Systemd,
+}
+
+impl ServiceKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [ServiceKind; 3] = [
+        ServiceKind::OpenBsd,
+        ServiceKind::FreeBsd,
+        ServiceKind::Systemd,
+    ];
+
+    /// Parses a kind as written on the command line: `openbsd`, `freebsd`,
+    /// `systemd`, or `linux` (an alias for `systemd`), in any letter case.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "openbsd" => Some(ServiceKind::OpenBsd),
+            "freebsd" => Some(ServiceKind::FreeBsd),
+            "systemd" | "linux" => Some(ServiceKind::Systemd),
+            _ => None,
+        }
+    }
+
+    /// The canonical name: `openbsd`, `freebsd` or `systemd`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ServiceKind::OpenBsd => "openbsd",
+            ServiceKind::FreeBsd => "freebsd",
+            ServiceKind::Systemd => "systemd",
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A device node a jail may hold (`devices`): the allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceName {
+    Null,
+    Zero,
+    Tty,
+    Urandom,
+    Random,
+}
+
+impl DeviceName {
+    /// Its name under /dev.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeviceName::Null => "null",
+            DeviceName::Zero => "zero",
+            DeviceName::Tty => "tty",
+            DeviceName::Urandom => "urandom",
+            DeviceName::Random => "random",
+        }
+    }
+}
+
+/// A runtime preset (`presets`): a named bundle of files read at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// hosts, resolv.conf, services, protocols; on glibc also nsswitch.conf
+    /// and the NSS modules it names.
+    Resolver,
+    /// The zone of `timezone`, and /etc/localtime linking to it.
+    Timezone,
+    /// The OS's CA bundle.
+    Certificates,
+    /// A generated /etc/passwd and /etc/group with the daemon's accounts.
+    Passwd,
+}
+
+impl Preset {
+    /// As written in the settings.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Preset::Resolver => "resolver",
+            Preset::Timezone => "timezone",
+            Preset::Certificates => "certificates",
+            Preset::Passwd => "passwd",
+        }
+    }
 }
 
 /// Settings given on the command line; each one, when present, wins.
@@ -201,7 +312,7 @@ pub struct Overrides {
     pub user: Option<String>,
     pub group: Option<String>,
     pub timezone: Option<String>,
-    pub services: Vec<String>,
+    pub services: Vec<ServiceKind>,
     /// `--arg` values replace the settings' `args` as a whole.
     pub args: Option<Vec<String>>,
 }
@@ -273,19 +384,54 @@ mod tests {
     }
 
     #[test]
-    fn modes_are_octal_text_or_integers_and_never_special_bits() {
+    fn modes_are_octal_text_and_never_special_bits() {
         let s = parse(json!({ "files": [
             { "source": "a", "mode": "0640" },
-            { "source": "b", "mode": 0o600 },
+            { "source": "b", "mode": "600" },
             { "source": "c", "mode": "0o755" },
         ] }))
         .unwrap();
         let modes: Vec<_> = s.files.iter().map(|f| f.mode).collect();
         assert_eq!(modes, [Some(0o640), Some(0o600), Some(0o755)]);
-        for bad in [json!("4755"), json!(644), json!("rw-r--r--")] {
+        for bad in [json!("4755"), json!(644), json!("rw-r--r--"), json!("+644")] {
             let err = parse(json!({ "files": [{ "source": "a", "mode": bad }] }));
             assert!(err.is_err(), "mode {bad} was accepted");
         }
+    }
+
+    #[test]
+    fn a_decimal_mode_is_refused_not_read_as_octal_digits() {
+        // Regression: `mode = 444` gave 0o674 (group-writable, executable).
+        let err = parse(json!({ "files": [{ "source": "a", "mode": 444 }] }))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"0644\""), "{err}");
+        let toml = "files = [{ source = \"a\", mode = 0o644 }]";
+        assert!(toml::from_str::<Settings>(toml).is_err());
+    }
+
+    #[test]
+    fn unknown_services_devices_and_presets_are_parse_errors() {
+        for (key, bad) in [
+            ("services", "netbsd"),
+            ("devices", "sda"),
+            ("presets", "dns"),
+        ] {
+            let err = parse(json!({ key: [bad] })).unwrap_err().to_string();
+            assert!(
+                err.contains(bad) && err.contains("demo/Cargo.toml"),
+                "{err}"
+            );
+        }
+        let s = parse(json!({
+            "services": ["linux", "openbsd"],
+            "devices": ["null", "urandom"],
+            "presets": ["passwd"],
+        }))
+        .unwrap();
+        assert_eq!(s.services, [ServiceKind::Systemd, ServiceKind::OpenBsd]);
+        assert_eq!(s.devices, [DeviceName::Null, DeviceName::Urandom]);
+        assert_eq!(s.presets, [Preset::Passwd]);
     }
 
     #[test]
@@ -329,7 +475,7 @@ mod tests {
             "writable": [{ "path": "/tmp", "mode": "1777" }],
         }))
         .unwrap();
-        assert_eq!(s.presets, ["resolver"]);
+        assert_eq!(s.presets, [Preset::Resolver]);
         assert!(s.files[0].allow_secret && s.files[0].allow_setid);
         assert_eq!(s.writable[0].mode, Some(0o1777));
         for bad in ["4750", "2750", "11777"] {

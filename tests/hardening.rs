@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use jailpack::build::{Built, Package};
 use jailpack::closure::elf::Class;
+use jailpack::closure::root::FsRoot;
 use jailpack::closure::target::{Loader, Os, Target};
 use jailpack::closure::{Closure, ClosureFile, Role};
 use jailpack::plan::{EntryKind, Plan};
@@ -74,7 +75,7 @@ pub fn plan_with(
         files,
         links: Vec::new(),
     };
-    jailpack::plan::plan(&built, &closure, sysroot, 0)
+    jailpack::plan::plan(&built, &closure, &FsRoot::of(sysroot), 0)
 }
 
 fn refused(dir: &Path, settings: serde_json::Value) -> String {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jailpack::Error;
+use jailpack::closure::root::FsRoot;
 use jailpack::closure::{Closure, ClosureFile, Executable, Options, Role, resolve};
 
 use crate::closure_oracle::{Loaded, ldd};
@@ -312,7 +313,7 @@ fn a_library_known_only_through_ld_so_conf_is_moved_where_the_jail_finds_it() {
     let lab = Lab::new("ld-so-conf");
     let root = root_with_ld_so_conf(&lab);
     let options = Options {
-        sysroot: Some(root.clone()),
+        root: FsRoot::new(root.clone()),
         ..Options::default()
     };
     let closure = resolved(&root.join("usr/bin/main"), &options).unwrap();
@@ -418,4 +419,68 @@ fn a_soname_already_loaded_satisfies_a_request_no_search_would() {
     assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
     let libb = named(&closure, "libb.so");
     assert!(libb.needed_by.contains(&lab.path("D/liba.so")), "{libb:?}");
+}
+
+/// A library of the default directories that the test executables do not
+/// load themselves (zlib: dpkg needs it, so every Debian has it).
+fn default_dir_library() -> PathBuf {
+    let output = Command::new("gcc")
+        .arg("-print-multiarch")
+        .output()
+        .unwrap();
+    let triplet = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let path = Path::new("/usr/lib").join(triplet).join("libz.so.1");
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+#[test]
+fn nodefaultlib_keeps_a_library_from_the_default_directories() {
+    // Regression: a library linked with -z nodefaultlib whose dependency is
+    // only in a default directory was reported found there; ld.so refuses.
+    let lab = Lab::new("nodeflib");
+    lab.mkdir("D");
+    let zlib = default_dir_library();
+    let zlib = zlib.to_str().unwrap();
+    let code = "int nda(void) { return 7; }\n";
+    for (name, flags) in [("nda", "-Wl,-z,nodefaultlib"), ("plain", "-Wl,-z,defs")] {
+        let out = format!("D/lib{name}.so");
+        lab.gcc(
+            &format!("{name}.c"),
+            code,
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                &out,
+                "-Wl,--no-as-needed",
+                zlib,
+                flags,
+            ],
+        );
+        let main = format!("main_{name}");
+        let rpath = format!("-Wl,--enable-new-dtags,-rpath,{}", lab.path("D").display());
+        let library = format!("-l{name}");
+        lab.gcc(
+            "main.c",
+            "int nda(void);\nint main(void) { return nda() == 7 ? 0 : 1; }\n",
+            &["-o", &main, "-LD", &library, &rpath],
+        );
+        let loader = ldd(&lab.path(&main));
+        let ours = resolved(&lab.path(&main), &Options::default());
+        match name {
+            "nda" => {
+                assert!(
+                    matches!(&loader, Loaded::Missing(names) if names.contains("libz.so.1")),
+                    "ld.so finds libz for a -z nodefaultlib library"
+                );
+                let err = ours.expect_err("jailpack found libz where ld.so cannot");
+                assert!(
+                    matches!(&err, Error::LibraryNotFound { name, .. } if name == "libz.so.1"),
+                    "{err}"
+                );
+            }
+            _ => assert_eq!(sources(&ours.unwrap()), loaded_files(&lab.path(&main))),
+        }
+    }
 }

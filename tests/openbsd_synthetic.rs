@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jailpack::Error;
+use jailpack::closure::root::FsRoot;
 use jailpack::closure::{Closure, Executable, Options, resolve};
 
 use crate::support::scratch;
@@ -99,7 +100,7 @@ impl Sysroot {
 
     fn resolve(&self, program: &Path) -> Result<Closure, Error> {
         let options = Options {
-            sysroot: Some(self.root.clone()),
+            root: FsRoot::new(self.root.clone()),
             ..Options::default()
         };
         let jail_path = Path::new("/").join(program.strip_prefix(&self.root).unwrap());

@@ -7,6 +7,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use jailpack::build::{Built, Package};
+use jailpack::closure::root::FsRoot;
 use jailpack::closure::target::Os;
 use jailpack::closure::{ClosureFile, Role};
 use jailpack::plan::presets::Dlopen;
@@ -91,7 +92,7 @@ fn dlopen(settings: serde_json::Value, sysroot: &Path) -> jailpack::Result<Dlope
         target_triple: None,
         target_directory: sysroot.join("target"),
     };
-    jailpack::plan::presets::dlopen(&built, Some(sysroot))
+    jailpack::plan::presets::dlopen(&built, &FsRoot::new(sysroot))
 }
 
 #[test]
@@ -117,7 +118,7 @@ fn nss_modules_are_the_ones_the_sysroots_nsswitch_names() {
     let err = dlopen(json!({ "presets": ["dns"] }), &root)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("\"dns\"") && err.contains("resolver"), "{err}");
+    assert!(err.contains("`dns`") && err.contains("resolver"), "{err}");
 }
 
 fn generated(plan: &Plan, in_jail: &str) -> String {

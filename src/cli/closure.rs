@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{sysroot, text, tree};
+use crate::closure::root::FsRoot;
 use crate::closure::{Closure, ClosureFile, Executable, Options, Resolver, Role};
 use crate::error::{Error, Result};
 
@@ -34,7 +35,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     let mut paths: Vec<PathBuf> = Vec::new();
     while let Some(arg) = parser.next().map_err(usage)? {
         match arg {
-            Long("sysroot") => options.sysroot = Some(sysroot(&mut parser)?),
+            Long("sysroot") => options.root = FsRoot::new(sysroot(&mut parser)?),
             Long("ld-library-path") => options.ld_library_path.push(text(&mut parser)?),
             Long("dlopen") => options.dlopen.push(text(&mut parser)?),
             Long("json") => json = true,
@@ -58,7 +59,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         .map(|path| Executable {
             source: path.clone(),
             // Where the file is on the target: the path as given, made absolute.
-            jail_path: match &options.sysroot {
+            jail_path: match options.root.sysroot() {
                 Some(root) if path.starts_with(root) => {
                     Path::new("/").join(path.strip_prefix(root).unwrap_or(path))
                 }

@@ -127,14 +127,14 @@ fn probe(flags: RunFlags) -> Result<ExitCode> {
     }
     let request = build_request(&flags.rest)?;
     let built = build::build(&request)?;
-    let dlopen = presets::dlopen(&built, None)?;
+    let dlopen = presets::dlopen(&built, &FsRoot::host())?;
     let closure = closure::resolve(
         &[Executable {
             source: built.executable.clone(),
             jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
         }],
         &closure::Options {
-            sysroot: None,
+            root: FsRoot::host(),
             ld_library_path: Vec::new(),
             dlopen: dlopen.required,
             optional_dlopen: dlopen.optional,

@@ -2,16 +2,16 @@
 //! cargo-style status lines and a closure summary.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
-use crate::closure::root::FsRoot;
-use crate::closure::{self, ClosureFile, Executable};
-use crate::emit;
+use crate::closure::ClosureFile;
 use crate::error::{Error, Result};
-use crate::plan::{self, DEFAULT_MTIME, Plan};
+use crate::pipeline::{self, Planned};
+use crate::plan::Plan;
+use crate::settings::ServiceKind;
 
 const HELP: &str = "\
 cargo xtask jail: build a package and pack its binary into a chroot jail
@@ -69,41 +69,29 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         println!("{HELP}");
         return Ok(ExitCode::SUCCESS);
     }
-    let mtime = source_date_epoch()?;
-    let built = match &flags.prebuilt {
-        Some(prebuilt) => build::prebuilt(&build::Prebuilt {
-            overrides: flags.request.overrides.clone(),
-            ..prebuilt.clone()
-        })?,
-        None => build::build(&flags.request)?,
+    let request = pipeline::Request {
+        build: flags.request,
+        prebuilt: flags.prebuilt,
+        sysroot: flags.sysroot,
+        mtime: pipeline::source_date_epoch()?,
     };
-    let executables = executables(&built, flags.sysroot.as_deref())?;
-    let dlopen = plan::presets::dlopen(&built, flags.sysroot.as_deref())?;
-    let options = closure::Options {
-        sysroot: flags.sysroot.clone(),
-        ld_library_path: Vec::new(),
-        dlopen: dlopen.required,
-        optional_dlopen: dlopen.optional,
-    };
-    let closure = closure::resolve(&executables, &options)?;
-    let plan = plan::plan(&built, &closure, flags.sysroot.as_deref(), mtime)?;
+    let (Planned { plan, .. }, emitted) = pipeline::pack(&request, flags.out_dir.as_deref())?;
     status(
         "Resolved",
         &format!(
             "{} files for {} ({}, {})",
-            closure.files.len(),
+            plan.closure.files.len(),
             plan.triple,
             plan.target.os,
             plan.target.loader
         ),
     );
     print_summary(&plan);
-    let out_dir = flags
-        .out_dir
-        .unwrap_or_else(|| built.target_directory.join("jail"));
-    let emitted = emit::emit(&plan, &out_dir)?;
     for artifact in &emitted.artifacts {
-        status("Wrote", &out_dir.join(&artifact.file).display().to_string());
+        status(
+            "Wrote",
+            &emitted.out_dir.join(&artifact.file).display().to_string(),
+        );
     }
     status(
         "Finished",
@@ -115,31 +103,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         ),
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The daemon first, then the settings' extra executables at the same
-/// path inside the jail as on the target (read from the sysroot, if any).
-fn executables(built: &build::Built, sysroot: Option<&Path>) -> Result<Vec<Executable>> {
-    let mut list = vec![Executable {
-        source: built.executable.clone(),
-        jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
-    }];
-    let root = sysroot.map_or_else(FsRoot::host, FsRoot::new);
-    for (index, path) in built.settings.executables.iter().enumerate() {
-        let jail_path = plan::paths::checked_absolute(&format!("executables[{index}]"), path)?;
-        let resolved = root.resolve(&jail_path)?.ok_or_else(|| Error::Read {
-            path: root.host_path(&jail_path),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such executable (executables setting)",
-            ),
-        })?;
-        list.push(Executable {
-            source: root.host_path(&resolved.path),
-            jail_path,
-        });
-    }
-    Ok(list)
 }
 
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
@@ -169,7 +132,15 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
                 .get_or_insert_with(Vec::new)
                 .push(text(&mut parser)?),
             Long("timezone") => overrides.timezone = Some(text(&mut parser)?),
-            Long("service") => overrides.services.push(text(&mut parser)?),
+            Long("service") => {
+                let value = text(&mut parser)?;
+                let kind = ServiceKind::parse(&value).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--service {value:?}: use openbsd, freebsd or systemd"
+                    ))
+                })?;
+                overrides.services.push(kind);
+            }
             Long("sysroot") => flags.sysroot = Some(sysroot(&mut parser)?),
             Long("out-dir") => flags.out_dir = Some(text(&mut parser)?.into()),
             Long("binary") => {
@@ -198,18 +169,6 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
         }
     }
     Ok(flags)
-}
-
-/// SOURCE_DATE_EPOCH (reproducible-builds.org), else a constant.
-fn source_date_epoch() -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Err(_) => Ok(DEFAULT_MTIME),
-        Ok(value) => value.trim().parse().map_err(|_| {
-            Error::Usage(format!(
-                "SOURCE_DATE_EPOCH={value:?} is not a number of seconds"
-            ))
-        }),
-    }
 }
 
 /// The closure as a tree under the executable, with sizes.
@@ -248,6 +207,7 @@ fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse_strs(args: &[&str]) -> Result<Flags> {
         parse(args.iter().map(OsString::from))
@@ -289,7 +249,10 @@ mod tests {
         assert_eq!(r.profile, "dev");
         assert_eq!(r.features, ["a", "b"]);
         assert!(r.locked);
-        assert_eq!(r.overrides.services, ["openbsd", "systemd"]);
+        assert_eq!(
+            r.overrides.services,
+            [ServiceKind::OpenBsd, ServiceKind::Systemd]
+        );
         assert_eq!(
             r.overrides.args.as_deref(),
             Some(&["--listen".to_string(), "127.0.0.1:1".to_string()][..])

@@ -35,6 +35,10 @@ pub struct ElfObject {
     pub runpath: Vec<String>,
     /// DF_ORIGIN or DF_1_ORIGIN: OpenBSD's ld.so expands `$ORIGIN` only then.
     pub origin_flag: bool,
+    /// DF_1_NODEFLIB (`-z nodefaultlib`): glibc's loader searches neither
+    /// the default directories nor cache entries inside them for the
+    /// object's own dependencies.
+    pub nodeflib: bool,
     /// Whether the file has a dynamic section at all (static executables do not).
     pub dynamic: bool,
 }
@@ -54,7 +58,7 @@ impl ElfObject {
             path: path.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(read_error)?;
+        let file = crate::regular::open_regular(path).map_err(read_error)?;
         let size = file.metadata().map_err(read_error)?.len();
         if size > MAX_ELF_SIZE {
             return Err(Error::Elf {
@@ -117,13 +121,14 @@ impl ElfObject {
                 note_names.push(name);
             }
         }
-        let (origin_flag, dynamic) = match &elf.dynamic {
+        let (origin_flag, nodeflib, dynamic) = match &elf.dynamic {
             Some(d) => (
                 d.info.flags & dynamic::DF_ORIGIN != 0
                     || d.info.flags_1 & dynamic::DF_1_ORIGIN != 0,
+                d.info.flags_1 & dynamic::DF_1_NODEFLIB != 0,
                 true,
             ),
-            None => (false, false),
+            None => (false, false, false),
         };
         ElfObject {
             class: if elf.is_64 {
@@ -143,6 +148,7 @@ impl ElfObject {
             rpath: split(&elf.rpaths),
             runpath: split(&elf.runpaths),
             origin_flag,
+            nodeflib,
             dynamic,
         }
     }

@@ -67,6 +67,18 @@ impl SearchRules for GlibcRules {
         order
             .ld_library_path(requester, &self.ld_library_path)
             .runpath(requester);
+        // DF_1_NODEFLIB: no default directory, and no cache entry inside one
+        // (glibc compares the entry's path with each by prefix).
+        if requester.object.nodeflib {
+            for dir in self
+                .cache
+                .iter()
+                .filter(|dir| !self.defaults.iter().any(|default| dir.starts_with(default)))
+            {
+                order.in_root(std::slice::from_ref(dir), DirKind::Cache);
+            }
+            return order.finish();
+        }
         for dir in &self.cache {
             // A cached directory that is also a default one is searched in the jail too.
             let kind = if self.defaults.contains(dir) {

@@ -36,8 +36,8 @@ pub struct Executable {
 /// Everything beyond the executables themselves that shapes the walk.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// The target's root file system; `None` for the build host's `/`.
-    pub sysroot: Option<PathBuf>,
+    /// The target's root file system: the build host's `/` or a sysroot.
+    pub root: FsRoot,
     /// Directories the jailed program will get in LD_LIBRARY_PATH.
     pub ld_library_path: Vec<String>,
     /// Libraries the main executable dlopen()s, by name or path.
@@ -97,12 +97,8 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(options: Options) -> Self {
-        let root = match &options.sysroot {
-            Some(dir) => FsRoot::new(dir),
-            None => FsRoot::host(),
-        };
         Resolver {
-            root,
+            root: options.root.clone(),
             options,
             parsed: RefCell::new(HashMap::new()),
         }

@@ -15,9 +15,15 @@ use crate::error::{Error, Result};
 /// Linux's MAXSYMLINKS; the BSDs use 32. Past it, a lookup is a loop.
 const MAX_SYMLINKS: usize = 40;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsRoot {
     dir: PathBuf,
+}
+
+impl Default for FsRoot {
+    fn default() -> Self {
+        FsRoot::host()
+    }
 }
 
 /// A path as the target sees it after following every symlink.
@@ -55,6 +61,23 @@ impl FsRoot {
     /// The host's own `/`.
     pub fn host() -> Self {
         FsRoot::new("/")
+    }
+
+    /// The sysroot when there is one, else the host's `/`: the one root a
+    /// run builds and hands to every stage.
+    pub fn of(sysroot: Option<&Path>) -> Self {
+        sysroot.map_or_else(FsRoot::host, FsRoot::new)
+    }
+
+    /// The sysroot this root stands for, `None` for the host's `/`.
+    pub fn sysroot(&self) -> Option<&Path> {
+        (self.dir != Path::new("/")).then_some(self.dir.as_path())
+    }
+
+    /// Names the root in messages: the sysroot's path, or "the build host".
+    pub fn describe(&self) -> String {
+        self.sysroot()
+            .map_or_else(|| "the build host".to_string(), |s| s.display().to_string())
     }
 
     /// Where an in-root path is on the build host.

@@ -6,7 +6,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::root::normalize;
+use super::root::{FsRoot, normalize};
 use super::*;
 
 const TRUE: &str = "/usr/bin/true";
@@ -122,7 +122,7 @@ fn sysroot_with_libc() -> tempfile::TempDir {
 fn a_sysroot_provides_every_file_and_nothing_leaks_from_the_host() {
     let dir = sysroot_with_libc();
     let options = Options {
-        sysroot: Some(dir.path().to_path_buf()),
+        root: FsRoot::new(dir.path().to_path_buf()),
         ..Options::default()
     };
     let closure = resolve(&[executable(TRUE)], &options).unwrap();
@@ -146,7 +146,7 @@ fn a_missing_library_names_the_chain_and_every_directory_searched() {
     let dir = sysroot_with_libc();
     std::fs::remove_file(dir.path().join("usr/lib/x86_64-linux-gnu/libc.so.6")).unwrap();
     let options = Options {
-        sysroot: Some(dir.path().to_path_buf()),
+        root: FsRoot::new(dir.path().to_path_buf()),
         ..Options::default()
     };
     let err = resolve(&[executable(TRUE)], &options).unwrap_err();
@@ -192,7 +192,7 @@ fn a_library_found_through_ld_so_conf_moves_to_a_default_directory() {
     )
     .unwrap();
     let options = Options {
-        sysroot: Some(root.to_path_buf()),
+        root: FsRoot::new(root.to_path_buf()),
         ..Options::default()
     };
     let closure = resolve(&[executable(TRUE)], &options).unwrap();
@@ -217,7 +217,7 @@ fn a_library_of_the_wrong_class_is_passed_over() {
         .join("../shared/fixtures/freebsd-pkg/freebsd-aarch64.binin");
     std::fs::copy(foreign, root.join("opt/lib/libc.so.6")).unwrap();
     let options = Options {
-        sysroot: Some(root.to_path_buf()),
+        root: FsRoot::new(root.to_path_buf()),
         ..Options::default()
     };
     let closure = resolve(&[executable(TRUE)], &options).unwrap();
@@ -252,7 +252,7 @@ fn openbsd_root() -> tempfile::TempDir {
 /// Resolves `source` (placed at `jail_path`) inside `root`, dlopen()ing `dlopen`.
 fn resolve_in(root: &Path, source: PathBuf, jail_path: &str, dlopen: &[&str]) -> Result<Closure> {
     let options = Options {
-        sysroot: Some(root.to_path_buf()),
+        root: FsRoot::new(root.to_path_buf()),
         dlopen: dlopen.iter().map(|s| s.to_string()).collect(),
         ..Options::default()
     };
@@ -390,7 +390,7 @@ fn openbsd_libraries_from_the_hints_directories_move_to_usr_lib() {
 fn freebsd_root_resolves_with_rtld_rules() {
     let root = fixtures().join("freebsd-14.0-amd64");
     let options = Options {
-        sysroot: Some(root.clone()),
+        root: FsRoot::new(root.clone()),
         ..Options::default()
     };
     let closure = resolve(
@@ -516,7 +516,7 @@ fn absolute_links_in_a_sysroot_never_reach_the_host() {
     std::fs::remove_file(&lib).unwrap();
     symlink("/lib/x86_64-linux-gnu/libm.so.6", &lib).unwrap();
     let options = Options {
-        sysroot: Some(root.to_path_buf()),
+        root: FsRoot::new(root.to_path_buf()),
         ..Options::default()
     };
     let err = resolve(&[executable(TRUE)], &options).unwrap_err();
@@ -546,7 +546,7 @@ fn musl_reads_its_path_file_and_the_jail_gets_the_library_in_lib() {
     std::fs::copy(stand_in, root.join("opt/musl/libc.so.7")).unwrap();
     let musl = fixtures().join("freebsd-pkg/musl.binin");
     let options = Options {
-        sysroot: Some(root.to_path_buf()),
+        root: FsRoot::new(root.to_path_buf()),
         ..Options::default()
     };
     let err = resolve(&[executable(musl.to_str().unwrap())], &options).unwrap_err();
@@ -581,7 +581,7 @@ fn optional_dlopen_names_are_jailed_when_found_and_passed_over_when_not() {
     )
     .unwrap();
     let options = Options {
-        sysroot: Some(dir.path().to_path_buf()),
+        root: FsRoot::new(dir.path().to_path_buf()),
         optional_dlopen: vec!["libnss_missing.so.2".into(), "libnss_mymod.so.2".into()],
         ..Options::default()
     };

@@ -13,6 +13,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub use crate::settings::ServiceKind;
 
 /// Everything a service template may refer to. Paths are as seen on the
 /// target: `jail_root` on the host, `exec` and `writable[].path` inside the jail.
@@ -59,46 +60,7 @@ pub struct WritableDir {
     pub mode: String,
 }
 
-/// Which service manager a script is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServiceKind {
-    /// An rc.d(8) script for OpenBSD's rc.subr(8) (ksh).
-    OpenBsd,
-    /// An rc.d(8) script for FreeBSD's rc.subr(8) (sh).
-    FreeBsd,
-    /// A systemd service unit (Linux).
-    Systemd,
-}
-
 impl ServiceKind {
-    /// Every kind, in a fixed order.
-    pub const ALL: [ServiceKind; 3] = [
-        ServiceKind::OpenBsd,
-        ServiceKind::FreeBsd,
-        ServiceKind::Systemd,
-    ];
-
-    /// Parses a kind as written in settings or on the command line:
-    /// `openbsd`, `freebsd`, `systemd`, or `linux` (an alias for `systemd`).
-    /// Letter case is ignored.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "openbsd" => Some(ServiceKind::OpenBsd),
-            "freebsd" => Some(ServiceKind::FreeBsd),
-            "systemd" | "linux" => Some(ServiceKind::Systemd),
-            _ => None,
-        }
-    }
-
-    /// The canonical name: `openbsd`, `freebsd` or `systemd`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ServiceKind::OpenBsd => "openbsd",
-            ServiceKind::FreeBsd => "freebsd",
-            ServiceKind::Systemd => "systemd",
-        }
-    }
-
     /// The file name the script is written under, which is the name it is
     /// installed as: `<name>` for rc.d scripts, `<name>.service` for the unit.
     pub fn file_name(&self, name: &str) -> String {
@@ -142,12 +104,6 @@ impl ServiceKind {
             ServiceKind::FreeBsd => include_str!("../../templates/freebsd.rc"),
             ServiceKind::Systemd => include_str!("../../templates/systemd.service"),
         }
-    }
-}
-
-impl std::fmt::Display for ServiceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,6 +1,12 @@
 //! Device nodes a jail may ask for, with each OS's numbers (PLATFORMS.md).
 
+use std::path::Path;
+
+use super::EntryKind;
+use super::jail::Jail;
 use crate::closure::target::Os;
+use crate::error::Result;
+use crate::settings::DeviceName;
 
 /// What one device name becomes in the jail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,34 @@ pub fn device(os: Os, name: &str) -> Option<Device> {
         (Os::Linux, "random") => char(1, 8, 0o644),
         _ => None,
     }
+}
+
+/// `devices`: a node for each name (FreeBSD: none, devfs is mounted
+/// instead). Whether the jail needs devices at all, for the rc.d script.
+pub(super) fn add(jail: &mut Jail, names: &[DeviceName], os: Os) -> Result<bool> {
+    for name in names {
+        let path = Path::new("/dev").join(name.as_str());
+        match device(os, name.as_str()) {
+            Some(Device::Char { major, minor, mode }) => jail.add(
+                &path,
+                EntryKind::CharDevice { major, minor },
+                mode,
+                None,
+                "devices",
+            )?,
+            Some(Device::LinkTo(target)) => jail.add(
+                &path,
+                EntryKind::Symlink {
+                    target: target.into(),
+                },
+                0o777,
+                None,
+                "devices",
+            )?,
+            None => {}
+        }
+    }
+    Ok(!names.is_empty())
 }
 
 #[cfg(test)]

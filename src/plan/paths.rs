@@ -39,6 +39,61 @@ pub fn checked_absolute(field: &str, value: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(value))
 }
 
+/// Where a jail root may not be: the system's own directories, on every
+/// target. The documented install is `tar -xzpf ARCHIVE -C /` as root, so a
+/// jail rooted at /etc (or inside it, or inside /var/spool/cron…) would let
+/// a `files` line replace /etc/passwd or install a cron job.
+const SYSTEM_DIRS: [&str; 19] = [
+    "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/libexec", "/boot", "/dev",
+    "/proc", "/sys", "/run", "/tmp", "/root", "/home", "/usr", "/var", "/rescue",
+];
+
+/// Homes for jails inside those system directories, by convention: a jail
+/// root may lie strictly below one (`/var/jail/<name>`), not be it.
+/// /usr/local/jails is the FreeBSD Handbook's, /usr/jails ezjail's (and the
+/// older Handbook's), /var/lib/machines systemd-nspawn's.
+const JAIL_HOMES: [&str; 5] = [
+    "/var/jail",
+    "/var/jails",
+    "/usr/jails",
+    "/usr/local/jails",
+    "/var/lib/machines",
+];
+
+/// OpenBSD's conventional chroots for its own daemons (httpd, unbound,
+/// nsd), allowed as they are: porters ship jails for exactly those.
+const OPENBSD_CHROOTS: [&str; 3] = ["/var/www", "/var/unbound", "/var/nsd"];
+
+/// Checks the jail root: an absolute clean path ([`checked_absolute`]) of
+/// a directory of its own, never `/` nor a system directory or one inside
+/// it, but for the conventional homes of jails.
+pub fn checked_jail_root(field: &str, value: &str) -> Result<PathBuf> {
+    let root = checked_absolute(field, value)?;
+    let allowed = JAIL_HOMES
+        .iter()
+        .any(|home| root.starts_with(home) && root != Path::new(home))
+        || OPENBSD_CHROOTS.iter().any(|dir| root.starts_with(dir))
+        || !SYSTEM_DIRS.iter().any(|dir| root.starts_with(dir));
+    if root == Path::new("/") || !allowed || root.parent() == Some(Path::new("/")) && is_srv(&root)
+    {
+        return Err(Error::UnsafePath {
+            field: field.to_string(),
+            path: value.to_string(),
+            reason: format!(
+                "a jail root must be a directory of its own, not / nor a system directory or one inside it ({}): extracting the jail as documented (tar -C /) would replace the system's files; use /var/jail/<name> (the default), /srv/<name>, or OpenBSD's {}",
+                SYSTEM_DIRS.join(", "),
+                OPENBSD_CHROOTS.join(", ")
+            ),
+        });
+    }
+    Ok(root)
+}
+
+/// `/srv` itself holds every service's data: a jail goes below it.
+fn is_srv(root: &Path) -> bool {
+    root == Path::new("/srv")
+}
+
 /// Checks a name used as a file name, a shell variable prefix (rc.d) and a
 /// unit name: letters, digits and `_`, not starting with a digit.
 pub fn checked_name(field: &str, value: &str) -> Result<String> {
@@ -111,6 +166,53 @@ mod tests {
             checked_absolute("root", "/var/jail/x").unwrap(),
             Path::new("/var/jail/x")
         );
+    }
+
+    #[test]
+    fn system_directories_are_never_jail_roots() {
+        for bad in [
+            "/",
+            "/etc",
+            "/etc/cron.d",
+            "/usr",
+            "/usr/local",
+            "/usr/local/etc",
+            "/usr/lib/x",
+            "/var",
+            "/var/spool/cron",
+            "/var/jail",
+            "/var/empty",
+            "/lib64",
+            "/tmp/j",
+            "/root/j",
+            "/home/u/j",
+            "/dev/shm",
+            "/proc/1",
+            "/run/j",
+            "/srv",
+            "/boot/j",
+        ] {
+            let err = checked_jail_root("root", bad).unwrap_err().to_string();
+            assert!(
+                err.contains("root") && err.contains("system"),
+                "{bad}: {err}"
+            );
+        }
+        for good in [
+            "/var/jail/daytimed",
+            "/var/jails/d",
+            "/usr/local/jails/d",
+            "/usr/jails/d",
+            "/var/lib/machines/d",
+            "/var/www",
+            "/var/unbound",
+            "/var/nsd",
+            "/srv/d",
+            "/jail/d",
+            "/opt/jails/d",
+        ] {
+            assert!(checked_jail_root("root", good).is_ok(), "{good}");
+        }
     }
 
     #[test]

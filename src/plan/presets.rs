@@ -16,16 +16,15 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{EntryKind, Jail, localtime};
+use super::EntryKind;
+use super::jail::Jail;
+use super::timezone::add_localtime;
 use crate::build::Built;
 use crate::closure::elf::ElfObject;
 use crate::closure::root::FsRoot;
 use crate::closure::target::{Loader, Os, Target};
 use crate::error::{Error, Result};
-use crate::settings::Settings;
-
-/// The presets there are.
-pub const NAMES: [&str; 4] = ["resolver", "timezone", "certificates", "passwd"];
+use crate::settings::{Preset, Settings};
 
 /// nsswitch.conf databases each preset looks up.
 const RESOLVER_DATABASES: [&str; 4] = ["hosts", "networks", "services", "protocols"];
@@ -45,42 +44,24 @@ pub struct Dlopen {
 /// The front end passes these to the closure stage as `Options::dlopen`
 /// and `Options::optional_dlopen`: presets that need libraries must be
 /// known before the closure runs.
-pub fn dlopen(built: &Built, sysroot: Option<&Path>) -> Result<Dlopen> {
+pub fn dlopen(built: &Built, root: &FsRoot) -> Result<Dlopen> {
     let settings = &built.settings;
-    check_names(settings, &built.package.manifest_path)?;
     Ok(Dlopen {
         required: settings.libraries.clone(),
-        optional: nss_modules(settings, &built.executable, sysroot)?,
+        optional: nss_modules(settings, &built.executable, root)?,
     })
 }
 
-fn check_names(settings: &Settings, manifest: &Path) -> Result<()> {
-    for name in &settings.presets {
-        if !NAMES.contains(&name.as_str()) {
-            return Err(Error::Settings {
-                manifest: manifest.to_path_buf(),
-                message: format!("presets: unknown preset {name:?}; the presets are {NAMES:?}"),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// The NSS modules the `resolver` preset may need for `executable`.
-fn nss_modules(
-    settings: &Settings,
-    executable: &Path,
-    sysroot: Option<&Path>,
-) -> Result<Vec<String>> {
-    if !settings.presets.iter().any(|p| p == "resolver") {
+fn nss_modules(settings: &Settings, executable: &Path, root: &FsRoot) -> Result<Vec<String>> {
+    if !settings.presets.contains(&Preset::Resolver) {
         return Ok(Vec::new());
     }
     let object = ElfObject::read(executable)?;
     if Target::detect(executable, &object)?.loader != Loader::Glibc {
         return Ok(Vec::new());
     }
-    let root = sysroot.map_or_else(FsRoot::host, FsRoot::new);
-    let services = nsswitch_services(&root, &RESOLVER_DATABASES)?;
+    let services = nsswitch_services(root, &RESOLVER_DATABASES)?;
     Ok(services
         .iter()
         .map(|service| format!("libnss_{service}.so.2"))
@@ -148,7 +129,7 @@ pub(super) struct Context<'a> {
     pub settings: &'a Settings,
     pub manifest: &'a Path,
     pub target: &'a Target,
-    pub sysroot: Option<&'a Path>,
+    pub root: &'a FsRoot,
     pub user: &'a str,
     pub group: &'a str,
     pub uid: Option<u32>,
@@ -157,20 +138,17 @@ pub(super) struct Context<'a> {
 
 /// Adds every preset the settings switch on to the jail.
 pub(super) fn add(jail: &mut Jail, cx: &Context) -> Result<()> {
-    check_names(cx.settings, cx.manifest)?;
     let mut seen = BTreeSet::new();
-    for name in &cx.settings.presets {
-        if !seen.insert(name.as_str()) {
+    for preset in &cx.settings.presets {
+        if !seen.insert(preset) {
             continue;
         }
-        let origin = format!("presets.{name}");
-        match name.as_str() {
-            "resolver" => resolver(jail, cx, &origin)?,
-            "timezone" => timezone(jail, cx, &origin)?,
-            "certificates" => certificates(jail, cx, &origin)?,
-            "passwd" => passwd(jail, cx, &origin)?,
-            // check_names refused every other name.
-            _ => {}
+        let origin = format!("presets.{}", preset.as_str());
+        match preset {
+            Preset::Resolver => resolver(jail, cx, &origin)?,
+            Preset::Timezone => timezone(jail, cx, &origin)?,
+            Preset::Certificates => certificates(jail, cx, &origin)?,
+            Preset::Passwd => passwd(jail, cx, &origin)?,
         }
     }
     Ok(())
@@ -179,7 +157,7 @@ pub(super) fn add(jail: &mut Jail, cx: &Context) -> Result<()> {
 /// Copies `path` from the root into the same place in the jail. `Ok(false)`
 /// when the root has no such file.
 fn copy_same_path(jail: &mut Jail, cx: &Context, path: &str, origin: &str) -> Result<bool> {
-    let root = cx.sysroot.map_or_else(FsRoot::host, FsRoot::new);
+    let root = cx.root;
     let wanted = Path::new(path);
     let Some(resolved) = root.resolve(wanted)? else {
         return Ok(false);
@@ -256,7 +234,7 @@ fn resolver(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
 
 fn timezone(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
     let zone = cx.settings.timezone.as_deref().unwrap_or("host");
-    localtime(jail, zone, cx.sysroot, origin)
+    add_localtime(jail, zone, cx.root, origin)
 }
 
 fn certificates(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
@@ -298,9 +276,9 @@ fn passwd(jail: &mut Jail, cx: &Context, origin: &str) -> Result<()> {
             ),
         });
     }
-    let root = cx.sysroot.map_or_else(FsRoot::host, FsRoot::new);
-    let passwd = read_in_root(&root, Path::new("/etc/passwd"))?.unwrap_or_default();
-    let groups = read_in_root(&root, Path::new("/etc/group"))?.unwrap_or_default();
+    let root = cx.root;
+    let passwd = read_in_root(root, Path::new("/etc/passwd"))?.unwrap_or_default();
+    let groups = read_in_root(root, Path::new("/etc/group"))?.unwrap_or_default();
     let account = find_account(&passwd, cx.user);
     let uid = cx.uid.or(account.map(|a| a.0)).ok_or_else(|| Error::Settings {
         manifest: cx.manifest.to_path_buf(),
@@ -354,9 +332,7 @@ fn find_account(file: &[u8], name: &str) -> Option<(u32, u32)> {
 }
 
 fn missing(cx: &Context, origin: &str, path: &str, help: &str) -> Error {
-    let root = cx
-        .sysroot
-        .map_or_else(|| "the build host".to_string(), |s| s.display().to_string());
+    let root = cx.root.describe();
     Error::Settings {
         manifest: cx.manifest.to_path_buf(),
         message: format!("{origin}: no {path} in {root}; {help}"),

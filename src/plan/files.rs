@@ -1,0 +1,197 @@
+//! Files the jail gets: the ELF closure, and the settings' `files`, each
+//! read from the root the target sees (an absolute source inside a sysroot
+//! is followed inside the sysroot, never on the build host) and checked by
+//! the hardening rules.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::jail::Jail;
+use super::paths::checked_absolute;
+use super::{EntryKind, hardening};
+use crate::closure::Closure;
+use crate::closure::root::FsRoot;
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+
+pub(super) fn add_closure(jail: &mut Jail, closure: &Closure) -> Result<()> {
+    for file in &closure.files {
+        hardening::check_source(
+            &hardening::Source {
+                setting: "the closure",
+                declared: &file.source.to_string_lossy(),
+                real: &file.source,
+                dest: &file.path,
+                allow_secret: false,
+                allow_setid: false,
+            },
+            false,
+        )?;
+        let mode = if is_executable(&file.source)? {
+            0o755
+        } else {
+            0o644
+        };
+        let kind = EntryKind::File {
+            source: file.source.clone(),
+        };
+        jail.add(&file.path, kind, mode, None, "the closure")?;
+    }
+    for link in &closure.links {
+        let kind = EntryKind::Symlink {
+            target: link.target.clone(),
+        };
+        jail.add(&link.path, kind, 0o777, None, "the closure")?;
+    }
+    Ok(())
+}
+
+pub(super) fn add_settings_files(
+    jail: &mut Jail,
+    settings: &Settings,
+    manifest: &Path,
+    root: &FsRoot,
+) -> Result<()> {
+    let package_dir = manifest.parent().unwrap_or(Path::new("."));
+    for (index, file) in settings.files.iter().enumerate() {
+        let field = format!("files[{index}]");
+        let dest = checked_absolute(
+            &format!("{field}.dest"),
+            file.dest.as_deref().unwrap_or(&file.source),
+        )?;
+        let source = source_file(&file.source, package_dir, root, &format!("{field}.source"))?;
+        // Executables belong in `executables`, which jails their closures too.
+        let mode = file.mode.unwrap_or(0o644);
+        hardening::check_file_mode(&field, &dest, mode)?;
+        hardening::check_source(
+            &hardening::Source {
+                setting: &field,
+                declared: &file.source,
+                real: &source,
+                dest: &dest,
+                allow_secret: file.allow_secret,
+                allow_setid: file.allow_setid,
+            },
+            true,
+        )?;
+        jail.add(&dest, EntryKind::File { source }, mode, None, &field)?;
+    }
+    Ok(())
+}
+
+/// Where a `files` source is read: an absolute one inside the root (links
+/// followed the way the target would follow them), a relative one in the
+/// package's directory on the build host. It must be a regular file, and
+/// not one the kernel makes up (/proc, /sys) or a device (/dev).
+fn source_file(declared: &str, package_dir: &Path, root: &FsRoot, field: &str) -> Result<PathBuf> {
+    let unsafe_source = |reason: &str| Error::UnsafePath {
+        field: field.into(),
+        path: declared.into(),
+        reason: reason.into(),
+    };
+    let not_found = |path: PathBuf| Error::Read {
+        path,
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+    };
+    let declared_path = Path::new(declared);
+    let (in_root, host) = if declared_path.is_absolute() {
+        let resolved = root
+            .resolve(declared_path)?
+            .ok_or_else(|| not_found(root.host_path(declared_path)))?;
+        let host = root.host_path(&resolved.path);
+        (Some(resolved.path), host)
+    } else {
+        let joined = package_dir.join(declared_path);
+        let real = std::fs::canonicalize(&joined).map_err(|source| Error::Read {
+            path: joined.clone(),
+            source,
+        })?;
+        (None, real)
+    };
+    for path in [
+        Some(declared_path),
+        in_root.as_deref(),
+        Some(host.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(top) = kernel_or_device_dir(path) {
+            return Err(unsafe_source(&format!(
+                "{} is under {top}, which the kernel fills (process environments, memory maps, devices): never a file to ship; devices come only from `devices`",
+                path.display()
+            )));
+        }
+    }
+    let metadata = std::fs::symlink_metadata(&host).map_err(|source| Error::Read {
+        path: host.clone(),
+        source,
+    })?;
+    if !metadata.is_file() {
+        return Err(unsafe_source(
+            "not a regular file (directories are not copied whole: list the files)",
+        ));
+    }
+    Ok(host)
+}
+
+/// `/proc`, `/sys` or `/dev` when `path` lies under one of them.
+fn kernel_or_device_dir(path: &Path) -> Option<&'static str> {
+    ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .find(|top| path.starts_with(top))
+}
+
+fn is_executable(path: &Path) -> Result<bool> {
+    let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(metadata.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_sysroot_link_is_followed_inside_the_sysroot_not_on_the_host() {
+        // Regression: etc/ssl/cert.pem -> /etc/real/cert.pem in a sysroot
+        // was followed on the build host.
+        let sysroot = tempfile::tempdir().unwrap();
+        let inside = |p: &str| sysroot.path().join(p);
+        std::fs::create_dir_all(inside("etc/ssl")).unwrap();
+        std::fs::create_dir_all(inside("etc/real")).unwrap();
+        std::fs::write(inside("etc/real/cert.pem"), b"sysroot's").unwrap();
+        symlink("/etc/real/cert.pem", inside("etc/ssl/cert.pem")).unwrap();
+        let root = FsRoot::new(sysroot.path());
+        let got = source_file("/etc/ssl/cert.pem", Path::new("."), &root, "files[0]").unwrap();
+        assert_eq!(got, inside("etc/real/cert.pem"));
+        // A link to a host file the sysroot lacks is not found, not taken.
+        symlink("/etc/hostname", inside("etc/name")).unwrap();
+        assert!(source_file("/etc/name", Path::new("."), &root, "files[1]").is_err());
+    }
+
+    #[test]
+    fn kernel_files_and_devices_are_never_sources() {
+        let host = FsRoot::host();
+        let dir = tempfile::tempdir().unwrap();
+        symlink("/proc/self/environ", dir.path().join("env")).unwrap();
+        for (source, package_dir) in [
+            ("/proc/self/environ", Path::new(".")),
+            ("/proc/self/maps", Path::new(".")),
+            ("/sys/kernel/uevent_seqnum", Path::new(".")),
+            ("/dev/null", Path::new(".")),
+            ("env", dir.path()),
+        ] {
+            let err = source_file(source, package_dir, &host, "files[0].source")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("files[0].source") && err.contains("the kernel fills"),
+                "{source}: {err}"
+            );
+        }
+    }
+}
