@@ -306,3 +306,48 @@ fn the_front_end_prints_the_refusal_and_writes_nothing() {
     assert!(report.contains("allow-secret = true"), "{report}");
     assert!(!out.exists(), "a refused jail wrote {}", out.display());
 }
+
+#[test]
+fn a_jail_root_is_never_a_system_directory() {
+    // Reproduction: root = "/etc" with a file at /passwd made an archive
+    // whose documented install replaced the host's /etc/passwd.
+    let dir = package("hardening-roots");
+    std::fs::write(dir.join("evilpasswd"), "root::0:0::/:/bin/sh\n").unwrap();
+    for root in [
+        "/etc",
+        "/etc/cron.d",
+        "/usr/lib",
+        "/var/spool/cron",
+        "/",
+        "/var/jail",
+    ] {
+        let err = refused(
+            &dir,
+            json!({ "root": root, "files": [{ "source": "evilpasswd", "dest": "/passwd" }] }),
+        );
+        assert!(
+            err.contains("in root") && err.contains("system directory"),
+            "{root}: {err}"
+        );
+    }
+    for root in ["/var/www", "/var/jail/d", "/srv/d", "/usr/local/jails/d"] {
+        let plan = accepted(&dir, json!({ "root": root }));
+        assert_eq!(plan.jail_root, Path::new(root));
+    }
+}
+
+#[test]
+fn kernel_files_are_never_jailed() {
+    // Reproduction: /proc/self/environ shipped the packager's environment.
+    let dir = package("hardening-proc");
+    for source in ["/proc/self/environ", "/proc/self/maps", "/dev/kmsg"] {
+        let err = refused(
+            &dir,
+            json!({ "files": [{ "source": source, "dest": "/x" }] }),
+        );
+        assert!(
+            err.contains("files[0].source") && err.contains("kernel"),
+            "{source}: {err}"
+        );
+    }
+}

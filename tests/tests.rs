@@ -7,6 +7,7 @@ mod audit;
 mod closure_oracle;
 mod debian_daemons;
 mod doctor;
+mod emit_integrity;
 mod hardening;
 mod jail_runs;
 mod loader_edge_cases;

@@ -9,13 +9,12 @@ pub mod install;
 pub mod service;
 #[cfg(test)]
 mod snapshots;
+mod staged;
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use self::service::{ServiceContext, ServiceKind, WritableDir};
-use crate::checksum::{sha256_hex, sha256_line};
+use self::staged::Staged;
 use crate::error::{Error, Result};
 use crate::manifest::ArtifactRecord;
 use crate::plan::Plan;
@@ -142,85 +141,5 @@ pub fn service_context(plan: &Plan) -> ServiceContext {
         archive: format!("{}.tar.gz", base_name(plan)),
         uid: plan.uid,
         gid: plan.gid,
-    }
-}
-
-struct StagedFile {
-    /// Relative to the output directory.
-    path: PathBuf,
-    bytes: Vec<u8>,
-    mode: u32,
-}
-
-impl StagedFile {
-    fn record(&self) -> ArtifactRecord {
-        ArtifactRecord {
-            file: self.path.clone(),
-            sha256: sha256_hex(&self.bytes),
-        }
-    }
-}
-
-/// Output files held in memory until all of them are ready.
-#[derive(Default)]
-struct Staged {
-    files: Vec<StagedFile>,
-}
-
-impl Staged {
-    fn add(&mut self, path: PathBuf, bytes: Vec<u8>, mode: u32) {
-        self.files.push(StagedFile { path, bytes, mode });
-    }
-
-    /// A `<file>.sha256` beside every file staged so far.
-    fn add_checksums(&mut self) {
-        let sums: Vec<StagedFile> = self
-            .files
-            .iter()
-            .map(|file| {
-                let name = file.path.file_name().unwrap_or_default().to_string_lossy();
-                let line = sha256_line(&sha256_hex(&file.bytes), &name);
-                let mut path = file.path.clone().into_os_string();
-                path.push(".sha256");
-                StagedFile {
-                    path: path.into(),
-                    bytes: line.into_bytes(),
-                    mode: 0o644,
-                }
-            })
-            .collect();
-        self.files.extend(sums);
-    }
-
-    /// Writes every file to a temporary name beside its final one, then
-    /// renames them all. Until the renames, nothing is at a final path.
-    fn commit(self, out_dir: &Path) -> Result<()> {
-        let mut ready = Vec::new();
-        for file in &self.files {
-            let path = out_dir.join(&file.path);
-            let dir = path.parent().unwrap_or(out_dir);
-            let write_error = |source| Error::Write {
-                path: path.clone(),
-                source,
-            };
-            std::fs::create_dir_all(dir).map_err(write_error)?;
-            let mut temp = tempfile::Builder::new()
-                .prefix(".jailpack-")
-                .tempfile_in(dir)
-                .map_err(write_error)?;
-            temp.write_all(&file.bytes).map_err(write_error)?;
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(file.mode))
-                .map_err(write_error)?;
-            temp.as_file().sync_all().map_err(write_error)?;
-            ready.push((temp, path));
-        }
-        for (temp, path) in ready {
-            temp.persist(&path).map_err(|e| Error::Write {
-                path: path.clone(),
-                source: e.error,
-            })?;
-        }
-        Ok(())
     }
 }

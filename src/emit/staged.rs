@@ -1,0 +1,227 @@
+//! The artifact set, held until all of it is ready, then put in place as a
+//! whole: every file is written to a temporary name beside its final one,
+//! what was at the final paths is set aside, and the renames follow. A
+//! failure half-way puts the old files back and removes the new ones, so
+//! the output directory holds the old set or the new one, never a mix.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempPath;
+
+use crate::checksum::{sha256_hex, sha256_line};
+use crate::error::{Error, Result};
+use crate::manifest::ArtifactRecord;
+
+pub(super) struct StagedFile {
+    /// Relative to the output directory.
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+impl StagedFile {
+    pub fn record(&self) -> ArtifactRecord {
+        ArtifactRecord {
+            file: self.path.clone(),
+            sha256: sha256_hex(&self.bytes),
+        }
+    }
+}
+
+/// Output files held in memory until all of them are ready.
+#[derive(Default)]
+pub(super) struct Staged {
+    pub files: Vec<StagedFile>,
+}
+
+/// A final path filled by this commit, and what was there before.
+struct Placed {
+    path: PathBuf,
+    old: Option<TempPath>,
+}
+
+impl Staged {
+    pub fn add(&mut self, path: PathBuf, bytes: Vec<u8>, mode: u32) {
+        self.files.push(StagedFile { path, bytes, mode });
+    }
+
+    /// A `<file>.sha256` beside every file staged so far.
+    pub fn add_checksums(&mut self) {
+        let sums: Vec<StagedFile> = self
+            .files
+            .iter()
+            .map(|file| {
+                let name = file.path.file_name().unwrap_or_default().to_string_lossy();
+                let line = sha256_line(&sha256_hex(&file.bytes), &name);
+                let mut path = file.path.clone().into_os_string();
+                path.push(".sha256");
+                StagedFile {
+                    path: path.into(),
+                    bytes: line.into_bytes(),
+                    mode: 0o644,
+                }
+            })
+            .collect();
+        self.files.extend(sums);
+    }
+
+    /// Puts the whole set in place under `out_dir`, or none of it.
+    pub fn commit(self, out_dir: &Path) -> Result<()> {
+        let mut ready = Vec::new();
+        for file in &self.files {
+            let path = out_dir.join(&file.path);
+            ready.push((write_temp(&path, file, out_dir)?, path));
+        }
+        let mut placed: Vec<Placed> = Vec::new();
+        for (temp, path) in ready {
+            let write_error = |source| Error::Write {
+                path: path.clone(),
+                source,
+            };
+            let old = match set_aside(&path) {
+                Ok(old) => old,
+                Err(e) => {
+                    roll_back(placed);
+                    return Err(write_error(e));
+                }
+            };
+            if let Err(e) = temp.persist(&path) {
+                roll_back(vec![Placed {
+                    path: path.clone(),
+                    old,
+                }]);
+                roll_back(placed);
+                return Err(write_error(e.error));
+            }
+            placed.push(Placed { path, old });
+        }
+        // Success: the old files' temporary names are removed as they drop.
+        Ok(())
+    }
+}
+
+/// Writes one file under a temporary name in its final directory.
+fn write_temp(path: &Path, file: &StagedFile, out_dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(out_dir);
+    std::fs::create_dir_all(dir).map_err(write_error)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".jailpack-")
+        .tempfile_in(dir)
+        .map_err(write_error)?;
+    temp.write_all(&file.bytes).map_err(write_error)?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(file.mode))
+        .map_err(write_error)?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    Ok(temp)
+}
+
+/// Moves what is at `path` (a file or a link) to a temporary name beside
+/// it; `None` when nothing is there. A directory there is an error: the
+/// new file could not replace it.
+fn set_aside(path: &Path) -> std::io::Result<Option<TempPath>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(m) if m.is_dir() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a directory is in the way of the artifact",
+            ));
+        }
+        Ok(_) => {}
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let old = tempfile::Builder::new()
+        .prefix(".jailpack-old-")
+        .tempfile_in(dir)?
+        .into_temp_path();
+    std::fs::rename(path, &old)?;
+    Ok(Some(old))
+}
+
+/// Undoes the renames made so far, newest first.
+fn roll_back(placed: Vec<Placed>) {
+    for Placed { path, old } in placed.into_iter().rev() {
+        let _ = std::fs::remove_file(&path);
+        if let Some(old) = old {
+            // keep() hands back the path without removing the file.
+            if let Ok(old) = old.keep() {
+                let _ = std::fs::rename(old, &path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(bytes: &[u8]) -> Staged {
+        let mut staged = Staged::default();
+        for name in ["a.tar.gz", "systemd/d.service", "d.json"] {
+            staged.add(name.into(), bytes.to_vec(), 0o644);
+        }
+        staged.add_checksums();
+        staged
+    }
+
+    fn listing(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(at) = stack.pop() {
+            for entry in std::fs::read_dir(&at).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let bytes = std::fs::read(&path).unwrap();
+                    out.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_failure_half_way_leaves_the_old_set_whole() {
+        // Regression: the artifacts were renamed one by one, so a failure
+        // half-way left new files beside old ones.
+        let out = tempfile::tempdir().unwrap();
+        set(b"old").commit(out.path()).unwrap();
+        let before = listing(out.path());
+        assert_eq!(before.len(), 6);
+        // The last file to be renamed cannot be: a directory is in its way.
+        std::fs::remove_file(out.path().join("d.json.sha256")).unwrap();
+        std::fs::create_dir(out.path().join("d.json.sha256")).unwrap();
+        std::fs::write(out.path().join("d.json.sha256/x"), b"").unwrap();
+        let err = set(b"new").commit(out.path()).unwrap_err().to_string();
+        assert!(err.contains("d.json.sha256"), "{err}");
+        let after: Vec<_> = listing(out.path())
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with("d.json.sha256"))
+            .collect();
+        let expected: Vec<_> = before
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with("d.json.sha256"))
+            .collect();
+        assert_eq!(after, expected, "new files beside old ones, or leftovers");
+    }
+
+    #[test]
+    fn a_new_set_replaces_the_old_and_leaves_no_temporary_files() {
+        let out = tempfile::tempdir().unwrap();
+        set(b"old").commit(out.path()).unwrap();
+        set(b"new").commit(out.path()).unwrap();
+        let files = listing(out.path());
+        assert_eq!(files.len(), 6, "{files:?}");
+        assert_eq!(std::fs::read(out.path().join("a.tar.gz")).unwrap(), b"new");
+    }
+}
