@@ -69,6 +69,15 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
 
+    /// Objects need symbol versions their libraries do not define: the
+    /// loader would refuse to start the program.
+    #[error("{}", display_versions(.missing, .root))]
+    VersionsNotFound {
+        /// The root the libraries came from, for the likely cause.
+        root: String,
+        missing: Vec<crate::closure::versions::MissingVersion>,
+    },
+
     /// Symbolic links that never reach a file.
     #[error("too many levels of symbolic links while resolving {path} (a symlink loop?)")]
     SymlinkLoop { path: PathBuf },
@@ -125,6 +134,43 @@ pub enum Error {
 fn display_chain(chain: &[PathBuf]) -> String {
     let parts: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
     parts.join(" <- ")
+}
+
+fn display_versions(missing: &[crate::closure::versions::MissingVersion], root: &str) -> String {
+    let mut text = format!(
+        "{} symbol version{} not found: the loader would refuse to start the program",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" }
+    );
+    // One likely cause per library, from the newest version missing from it.
+    let mut newest: Vec<&crate::closure::versions::MissingVersion> = Vec::new();
+    for m in missing {
+        match newest.iter_mut().find(|n| n.library_file == m.library_file) {
+            Some(n) if crate::closure::versions::compare(&m.version, &n.version).is_gt() => *n = m,
+            Some(_) => {}
+            None => newest.push(m),
+        }
+    }
+    for m in missing {
+        let defines = m
+            .newest
+            .as_ref()
+            .map_or_else(String::new, |n| format!(", which defines up to {n}"));
+        text.push_str(&format!(
+            "\n  {} needs {} from {} ({}){defines}",
+            m.object.display(),
+            m.version,
+            m.library,
+            m.library_file.display()
+        ));
+    }
+    for m in newest {
+        text.push_str(&format!(
+            "\n  help: {}",
+            crate::closure::versions::cause(m, root)
+        ));
+    }
+    text
 }
 
 fn display_dirs(dirs: &[PathBuf]) -> String {

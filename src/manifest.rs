@@ -7,6 +7,7 @@
 //! untrusted (an archive may be a download, an installed jail's list may be
 //! a compromised daemon's work): readers check what they use.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,10 @@ pub struct FileRecord {
     pub size: u64,
     /// Its mode as archived (never setuid or setgid).
     pub mode: Mode,
+    /// The symbol versions it needs, per library (an ELF object's
+    /// DT_VERNEED): the highest `GLIBC_2.x` is the oldest glibc it runs on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

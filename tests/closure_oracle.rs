@@ -22,9 +22,25 @@ pub enum Loaded {
 }
 
 pub fn ldd(path: &Path) -> Loaded {
+    ldd_with_versions(path).0
+}
+
+/// [`ldd`], and the symbol versions ld.so reports missing (``version
+/// `GLIBC_2.9' not found``, among the libraries it lists).
+pub fn ldd_with_versions(path: &Path) -> (Loaded, BTreeSet<String>) {
     let Ok(output) = Command::new("ldd").arg(path).env_clear().output() else {
-        return Loaded::Nothing;
+        return (Loaded::Nothing, BTreeSet::new());
     };
+    let text = [&output.stdout[..], &output.stderr[..]].concat();
+    let versions = String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| line.split_once("version `")?.1.split_once("' not found"))
+        .map(|(version, _)| version.to_string())
+        .collect();
+    (ldd_listing(&output), versions)
+}
+
+fn ldd_listing(output: &std::process::Output) -> Loaded {
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success()
         || text.contains("statically linked")
@@ -100,13 +116,27 @@ fn every_system_object_resolves_to_what_the_real_loader_loads() {
     let mut compared = 0;
     let mut differences = Vec::new();
     for path in &objects {
-        let expected = ldd(path);
+        let (expected, versions) = ldd_with_versions(path);
         let ours = resolver.resolve(&[Executable {
             source: path.clone(),
             jail_path: path.clone(),
         }]);
         match (expected, ours) {
             (Loaded::Nothing, _) => continue,
+            // Version failures compare by the versions named.
+            (_, Err(Error::VersionsNotFound { missing, .. })) => {
+                let ours: BTreeSet<String> = missing.into_iter().map(|m| m.version).collect();
+                if ours != versions {
+                    differences.push(format!(
+                        "{}: ld.so misses versions {versions:?}; resolver {ours:?}",
+                        path.display()
+                    ));
+                }
+            }
+            (_, Ok(_)) if !versions.is_empty() => differences.push(format!(
+                "{}: ld.so misses versions {versions:?}; resolver found them all",
+                path.display()
+            )),
             (Loaded::Files(files), Ok(closure)) => {
                 let files: BTreeSet<PathBuf> = files.iter().map(|f| plain_copy(f)).collect();
                 let found: BTreeSet<PathBuf> = closure

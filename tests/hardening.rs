@@ -68,6 +68,7 @@ pub fn plan_with(
         needed_by: Vec::new(),
         found: "given".into(),
         moved_from: None,
+        versions: Default::default(),
     }];
     files.extend(more);
     let closure = Closure {

@@ -162,6 +162,7 @@ fn every_preset_resolves_in_the_sysroot() {
         needed_by: vec!["/usr/local/sbin/d".into()],
         found: "dlopen".into(),
         moved_from: None,
+        versions: Default::default(),
     };
     let plan = plan_with(&dir, settings, linux(), Some(&root), vec![nss_module])
         .unwrap_or_else(|e| panic!("{e}"));

@@ -15,4 +15,5 @@ mod openbsd_synthetic;
 mod prebuilt;
 mod presets;
 mod service_scripts;
+mod symbol_versions;
 mod verify;

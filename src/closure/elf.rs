@@ -39,6 +39,10 @@ pub struct ElfObject {
     /// the default directories nor cache entries inside them for the
     /// object's own dependencies.
     pub nodeflib: bool,
+    /// DT_VERNEED: the symbol versions it needs, per library.
+    pub version_needs: Vec<super::versions::VersionNeed>,
+    /// DT_VERDEF: the symbol versions it defines.
+    pub version_definitions: Vec<super::versions::Version>,
     /// Whether the file has a dynamic section at all (static executables do not).
     pub dynamic: bool,
 }
@@ -149,6 +153,8 @@ impl ElfObject {
             runpath: split(&elf.runpaths),
             origin_flag,
             nodeflib,
+            version_needs: super::versions::needs(elf),
+            version_definitions: super::versions::definitions(elf),
             dynamic,
         }
     }

@@ -10,6 +10,7 @@ mod openbsd;
 pub mod root;
 mod search;
 pub mod target;
+pub mod versions;
 mod walk;
 
 use std::cell::RefCell;
@@ -80,6 +81,11 @@ pub struct ClosureFile {
     /// search (ld.so.cache, hints): the host path it was moved from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<PathBuf>,
+    /// The symbol versions it needs, per library soname (DT_VERNEED), in
+    /// the order of the file: the highest `GLIBC_2.x` among them is the
+    /// oldest glibc it runs on.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, Vec<String>>,
 }
 
 /// Resolves the closure of `executables` (see [`Resolver`]).

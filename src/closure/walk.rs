@@ -10,6 +10,7 @@ use super::elf::ElfObject;
 use super::root::{Link, normalize};
 use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
 use super::target::{Loader, Target};
+use super::versions::{self, MissingVersion};
 use super::{ClosureFile, Executable, Resolver, Role, freebsd, glibc, musl, openbsd};
 use crate::error::{Error, Result};
 
@@ -84,6 +85,7 @@ impl<'r> Walk<'r> {
                 needed_by: Vec::new(),
                 found: "given".to_string(),
                 moved_from: None,
+                versions: Default::default(),
             },
             object,
         });
@@ -98,7 +100,25 @@ impl<'r> Walk<'r> {
             walk.request(0, name, true)?;
         }
         walk.drain()?;
-        walk.files = walk.loaded.iter().map(|l| l.file.clone()).collect();
+        if matches!(target.loader, Loader::Glibc | Loader::FreeBsd) {
+            walk.check_versions()?;
+        }
+        walk.files = walk
+            .loaded
+            .iter()
+            .map(|l| ClosureFile {
+                versions: l
+                    .object
+                    .version_needs
+                    .iter()
+                    .map(|need| {
+                        let names = need.versions.iter().map(|v| v.name.clone()).collect();
+                        (need.library.clone(), names)
+                    })
+                    .collect(),
+                ..l.file.clone()
+            })
+            .collect();
         Ok(walk)
     }
 
@@ -118,6 +138,47 @@ impl<'r> Walk<'r> {
             }
         }
         Ok(())
+    }
+
+    /// Every version need of every loaded object against the object that
+    /// answers its library's name, all in one error as the loader would
+    /// list them (it stops at the first).
+    fn check_versions(&self) -> Result<()> {
+        let mut missing = Vec::new();
+        for loaded in &self.loaded {
+            for need in &loaded.object.version_needs {
+                let mapped = self
+                    .rules
+                    .map_name(&self.loaded[0].file.path, &need.library);
+                let answer = [need.library.as_str(), mapped.as_str()]
+                    .iter()
+                    .find_map(|name| self.by_name.get(*name));
+                // Not loaded: a need without a DT_NEEDED, which the loader
+                // reports as the missing library itself; nothing to check.
+                let Some(&index) = answer else { continue };
+                let library = &self.loaded[index];
+                for version in &need.versions {
+                    if let Err(newest) =
+                        versions::check(version, &library.object.version_definitions)
+                    {
+                        missing.push(MissingVersion {
+                            object: loaded.file.path.clone(),
+                            library: need.library.clone(),
+                            library_file: library.file.path.clone(),
+                            version: version.name.clone(),
+                            newest,
+                        });
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::VersionsNotFound {
+            root: self.resolver.root.describe(),
+            missing,
+        })
     }
 
     /// The interpreter must exist at exactly its PT_INTERP path.
@@ -146,6 +207,7 @@ impl<'r> Walk<'r> {
                 needed_by: vec![requester],
                 found: "PT_INTERP".to_string(),
                 moved_from: None,
+                versions: Default::default(),
             },
             object,
         });
@@ -381,6 +443,7 @@ impl<'r> Walk<'r> {
                 needed_by: Vec::new(),
                 found,
                 moved_from: None,
+                versions: Default::default(),
             },
             origin: normalize(&dir.jail),
             host_origin: dir.host.clone(),

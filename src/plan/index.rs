@@ -108,6 +108,7 @@ pub fn manifest(plan: &Plan) -> Manifest {
             moved_from: None,
             size: entry.size,
             mode: Mode(entry.mode & 0o1777),
+            versions: Default::default(),
         };
         match &entry.kind {
             EntryKind::File { source } => {
@@ -115,6 +116,7 @@ pub fn manifest(plan: &Plan) -> Manifest {
                     Some(known) => FileRecord {
                         found: Some(known.found.clone()),
                         moved_from: known.moved_from.clone(),
+                        versions: known.versions.clone(),
                         ..file(
                             Some(source),
                             role_name(&known.role),

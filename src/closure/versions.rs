@@ -1,0 +1,215 @@
+//! Symbol versions, checked as the loader checks them before it runs
+//! anything: each DT_VERNEED entry of an object names a library (by
+//! soname) and the versions it needs from it (`GLIBC_2.34`, `FBSD_1.7`);
+//! the object that answers that soname in the process must define each in
+//! its DT_VERDEF, matched by hash and name. A weak need (`VER_FLG_WEAK`)
+//! that is missing only warns; a library without version definitions at
+//! all satisfies every need (glibc warns, FreeBSD's rtld says nothing).
+//! glibc's ld.so and FreeBSD's rtld check; musl and OpenBSD's ld.so do not.
+
+use std::cmp::Ordering;
+use std::path::PathBuf;
+
+use goblin::elf::Elf;
+use serde::Serialize;
+
+/// `VER_FLG_WEAK` in `vna_flags`.
+const VER_FLG_WEAK: u16 = 0x2;
+/// `VER_FLG_BASE` in `vd_flags`: the definition naming the file itself.
+const VER_FLG_BASE: u16 = 0x1;
+
+/// The versions one object needs from one library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionNeed {
+    /// The library, as DT_NEEDED names it (`libc.so.6`).
+    pub library: String,
+    pub versions: Vec<Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub name: String,
+    /// The ELF hash of the name, as the file records it.
+    pub hash: u32,
+    pub weak: bool,
+}
+
+/// The needs recorded in `elf` (its `.gnu.version_r`).
+pub fn needs(elf: &Elf) -> Vec<VersionNeed> {
+    let Some(section) = &elf.verneed else {
+        return Vec::new();
+    };
+    let name = |offset: usize| elf.dynstrtab.get_at(offset).unwrap_or("").to_string();
+    section
+        .iter()
+        .map(|need| VersionNeed {
+            library: name(need.vn_file),
+            versions: need
+                .iter()
+                .map(|aux| Version {
+                    name: name(aux.vna_name),
+                    hash: aux.vna_hash,
+                    weak: aux.vna_flags & VER_FLG_WEAK != 0,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The versions `elf` defines (its `.gnu.version_d`), without the base
+/// definition that names the file itself.
+pub fn definitions(elf: &Elf) -> Vec<Version> {
+    let Some(section) = &elf.verdef else {
+        return Vec::new();
+    };
+    section
+        .iter()
+        .filter(|def| def.vd_flags & VER_FLG_BASE == 0)
+        .filter_map(|def| {
+            let first = def.iter().next()?;
+            Some(Version {
+                name: elf.dynstrtab.get_at(first.vda_name)?.to_string(),
+                hash: def.vd_hash,
+                weak: false,
+            })
+        })
+        .collect()
+}
+
+/// One version an object needs and its library lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingVersion {
+    /// The object that needs it, inside the jail.
+    pub object: PathBuf,
+    /// The library's soname, and the file that answers it.
+    pub library: String,
+    pub library_file: PathBuf,
+    pub version: String,
+    /// The newest version of the same family the library does define
+    /// (`GLIBC_2.36` for a missing `GLIBC_2.38`), if any.
+    pub newest: Option<String>,
+}
+
+/// Whether `defined` (a library's definitions; empty when it has none)
+/// satisfies `wanted`: `Ok` when it does or the need is weak, else `Err`
+/// with the newest version of the same family it defines.
+pub fn check(wanted: &Version, defined: &[Version]) -> Result<(), Option<String>> {
+    if defined.is_empty()
+        || wanted.weak
+        || defined
+            .iter()
+            .any(|d| d.hash == wanted.hash && d.name == wanted.name)
+    {
+        return Ok(());
+    }
+    let family = family(&wanted.name);
+    Err(defined
+        .iter()
+        .filter(|d| self::family(&d.name) == family)
+        .max_by(|a, b| compare(&a.name, &b.name))
+        .map(|d| d.name.clone()))
+}
+
+/// `GLIBC` of `GLIBC_2.34`, `FBSD` of `FBSD_1.7`.
+fn family(name: &str) -> &str {
+    name.rsplit_once('_').map_or(name, |(family, _)| family)
+}
+
+/// Orders `GLIBC_2.9` before `GLIBC_2.34`: number by number.
+pub fn compare(a: &str, b: &str) -> Ordering {
+    let numbers = |name: &str| -> Vec<u64> {
+        name.rsplit_once('_')
+            .map_or("", |(_, v)| v)
+            .split('.')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect()
+    };
+    numbers(a).cmp(&numbers(b)).then_with(|| a.cmp(b))
+}
+
+/// The likely cause, for the error's help line.
+pub fn cause(missing: &MissingVersion, root: &str) -> String {
+    let newer = |newest: &str| compare(&missing.version, newest).is_gt();
+    match (&missing.newest, family(&missing.version)) {
+        (Some(newest), _) if !newer(newest) => format!(
+            "{} from {root} defines {newest} but not {}: the object was linked against another build of that library",
+            missing.library, missing.version
+        ),
+        (Some(newest), "GLIBC") => format!(
+            "built against glibc >= {}; {root} has glibc {}: build on (or for) the older glibc, or make the jail from a newer sysroot",
+            version_number(&missing.version),
+            version_number(newest)
+        ),
+        (Some(newest), _) => format!(
+            "built against a newer {} than {root} holds (it defines up to {newest}): rebuild against the library the target has, or make the jail from a newer sysroot",
+            missing.library
+        ),
+        (None, _) => format!(
+            "{} from {root} defines no {} versions at all: it is another library than the one the program was linked with",
+            missing.library,
+            family(&missing.version)
+        ),
+    }
+}
+
+fn version_number(name: &str) -> &str {
+    name.rsplit_once('_').map_or(name, |(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(name: &str, hash: u32) -> Version {
+        Version {
+            name: name.into(),
+            hash,
+            weak: false,
+        }
+    }
+
+    #[test]
+    fn hash_and_name_must_both_match() {
+        let defined = [v("GLIBC_2.4", 1), v("GLIBC_2.34", 2), v("GLIBC_2.9", 3)];
+        assert_eq!(check(&v("GLIBC_2.4", 1), &defined), Ok(()));
+        // ld.so compares the hash first, then the name: a renamed need
+        // whose hash is another version's is still missing.
+        assert_eq!(
+            check(&v("GLIBC_2.9", 1), &defined),
+            Err(Some("GLIBC_2.34".into()))
+        );
+        let weak = Version {
+            weak: true,
+            ..v("GLIBC_2.99", 9)
+        };
+        assert_eq!(check(&weak, &defined), Ok(()));
+        assert_eq!(check(&v("GLIBC_2.99", 9), &[]), Ok(()), "no verdef at all");
+        assert_eq!(
+            check(&v("VER_2", 5), &[v("VER_1", 4)]),
+            Err(Some("VER_1".into()))
+        );
+        assert_eq!(check(&v("OTHER_2", 5), &[v("VER_1", 4)]), Err(None));
+    }
+
+    #[test]
+    fn the_likely_cause_names_both_glibc_releases() {
+        let missing = MissingVersion {
+            object: "/usr/local/sbin/d".into(),
+            library: "libc.so.6".into(),
+            library_file: "/lib/x86_64-linux-gnu/libc.so.6".into(),
+            version: "GLIBC_2.38".into(),
+            newest: Some("GLIBC_2.36".into()),
+        };
+        assert_eq!(
+            cause(&missing, "/srv/bookworm"),
+            "built against glibc >= 2.38; /srv/bookworm has glibc 2.36: build on (or for) the older glibc, or make the jail from a newer sysroot"
+        );
+    }
+
+    #[test]
+    fn versions_order_number_by_number() {
+        assert_eq!(compare("GLIBC_2.9", "GLIBC_2.34"), Ordering::Less);
+        assert_eq!(compare("GLIBC_2.2.5", "GLIBC_2.3"), Ordering::Less);
+        assert_eq!(compare("FBSD_1.10", "FBSD_1.7"), Ordering::Greater);
+    }
+}
