@@ -7,6 +7,20 @@ use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One symbol version an object needs and its library lacks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MissingVersion {
+    /// The object that needs it, inside the jail.
+    pub object: PathBuf,
+    /// The library's soname, and the file that answers it.
+    pub library: String,
+    pub library_file: PathBuf,
+    pub version: String,
+    /// The newest version of the same family the library does define
+    /// (`GLIBC_2.36` for a missing `GLIBC_2.38`), if any.
+    pub newest: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading an input file or directory failed.
@@ -71,11 +85,11 @@ pub enum Error {
 
     /// Objects need symbol versions their libraries do not define: the
     /// loader would refuse to start the program.
-    #[error("{}", display_versions(.missing, .root))]
+    #[error("{}", display_versions(.missing, .help))]
     VersionsNotFound {
-        /// The root the libraries came from, for the likely cause.
-        root: String,
-        missing: Vec<crate::closure::versions::MissingVersion>,
+        missing: Vec<MissingVersion>,
+        /// The likely cause, one line per library.
+        help: Vec<String>,
     },
 
     /// Symbolic links that never reach a file.
@@ -136,21 +150,12 @@ fn display_chain(chain: &[PathBuf]) -> String {
     parts.join(" <- ")
 }
 
-fn display_versions(missing: &[crate::closure::versions::MissingVersion], root: &str) -> String {
+fn display_versions(missing: &[MissingVersion], help: &[String]) -> String {
     let mut text = format!(
         "{} symbol version{} not found: the loader would refuse to start the program",
         missing.len(),
         if missing.len() == 1 { "" } else { "s" }
     );
-    // One likely cause per library, from the newest version missing from it.
-    let mut newest: Vec<&crate::closure::versions::MissingVersion> = Vec::new();
-    for m in missing {
-        match newest.iter_mut().find(|n| n.library_file == m.library_file) {
-            Some(n) if crate::closure::versions::compare(&m.version, &n.version).is_gt() => *n = m,
-            Some(_) => {}
-            None => newest.push(m),
-        }
-    }
     for m in missing {
         let defines = m
             .newest
@@ -164,11 +169,8 @@ fn display_versions(missing: &[crate::closure::versions::MissingVersion], root: 
             m.library_file.display()
         ));
     }
-    for m in newest {
-        text.push_str(&format!(
-            "\n  help: {}",
-            crate::closure::versions::cause(m, root)
-        ));
+    for line in help {
+        text.push_str(&format!("\n  help: {line}"));
     }
     text
 }

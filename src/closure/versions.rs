@@ -8,10 +8,9 @@
 //! glibc's ld.so and FreeBSD's rtld check; musl and OpenBSD's ld.so do not.
 
 use std::cmp::Ordering;
-use std::path::PathBuf;
 
+use crate::error::MissingVersion;
 use goblin::elf::Elf;
-use serde::Serialize;
 
 /// `VER_FLG_WEAK` in `vna_flags`.
 const VER_FLG_WEAK: u16 = 0x2;
@@ -76,20 +75,6 @@ pub fn definitions(elf: &Elf) -> Vec<Version> {
         .collect()
 }
 
-/// One version an object needs and its library lacks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MissingVersion {
-    /// The object that needs it, inside the jail.
-    pub object: PathBuf,
-    /// The library's soname, and the file that answers it.
-    pub library: String,
-    pub library_file: PathBuf,
-    pub version: String,
-    /// The newest version of the same family the library does define
-    /// (`GLIBC_2.36` for a missing `GLIBC_2.38`), if any.
-    pub newest: Option<String>,
-}
-
 /// Whether `defined` (a library's definitions; empty when it has none)
 /// satisfies `wanted`: `Ok` when it does or the need is weak, else `Err`
 /// with the newest version of the same family it defines.
@@ -125,6 +110,20 @@ pub fn compare(a: &str, b: &str) -> Ordering {
             .collect()
     };
     numbers(a).cmp(&numbers(b)).then_with(|| a.cmp(b))
+}
+
+/// The likely cause of each library's missing versions, one line per
+/// library, judged by the newest version missing from it.
+pub fn causes(missing: &[MissingVersion], root: &str) -> Vec<String> {
+    let mut newest: Vec<&MissingVersion> = Vec::new();
+    for m in missing {
+        match newest.iter_mut().find(|n| n.library_file == m.library_file) {
+            Some(n) if compare(&m.version, &n.version).is_gt() => *n = m,
+            Some(_) => {}
+            None => newest.push(m),
+        }
+    }
+    newest.into_iter().map(|m| cause(m, root)).collect()
 }
 
 /// The likely cause, for the error's help line.

@@ -10,9 +10,9 @@ use super::elf::ElfObject;
 use super::root::{Link, normalize};
 use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
 use super::target::{Loader, Target};
-use super::versions::{self, MissingVersion};
+use super::versions;
 use super::{ClosureFile, Executable, Resolver, Role, freebsd, glibc, musl, openbsd};
-use crate::error::{Error, Result};
+use crate::error::{Error, MissingVersion, Result};
 
 /// One object the walk has loaded.
 struct Loaded {
@@ -176,7 +176,7 @@ impl<'r> Walk<'r> {
             return Ok(());
         }
         Err(Error::VersionsNotFound {
-            root: self.resolver.root.describe(),
+            help: versions::causes(&missing, &self.resolver.root.describe()),
             missing,
         })
     }
