@@ -223,3 +223,45 @@ fn closing_the_output_early_is_no_panic() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_fifo_given_as_a_program_is_refused_not_waited_on() {
+    // Reproduction: `closure FIFO` blocked for ever in open().
+    let dir = scratch("prebuilt-fifo");
+    let fifo = dir.join("d");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.to_str().unwrap();
+    let out = dir.join("out");
+    for args in [
+        vec!["closure", fifo],
+        vec!["--binary", fifo, "--out-dir", out.to_str().unwrap()],
+    ] {
+        let mut child = Command::new(crate::support::xtask_binary())
+            .arg("jail")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{args:?} blocked on the FIFO");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "{args:?}");
+        assert!(
+            stderr.contains("a FIFO, not a regular file"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!out.exists(), "artifacts written for a FIFO");
+}
