@@ -14,5 +14,6 @@ mod loader_edge_cases;
 mod openbsd_synthetic;
 mod prebuilt;
 mod presets;
+mod service_quoting;
 mod service_scripts;
 mod verify;
