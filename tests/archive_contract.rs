@@ -7,56 +7,15 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{REPO, cargo_xtask_jail, demo_jail, host_triple, scratch};
+use crate::support::{
+    ArchivedEntry, REPO, archive_file_entries, cargo_xtask_jail, demo_jail, host_triple, scratch,
+};
 
 const JAIL_ROOT: &str = "var/jail/daytimed";
 
-/// One archive entry as a reader sees it.
-#[derive(Debug)]
-struct Seen {
-    path: PathBuf,
-    kind: tar::EntryType,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    user: String,
-    group: String,
-    mtime: u64,
-    link: Option<PathBuf>,
-    device: Option<(u32, u32)>,
-}
-
-fn read_archive(path: &Path) -> Vec<Seen> {
-    let file = std::fs::File::open(path).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut seen = Vec::new();
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        let header = entry.header();
-        seen.push(Seen {
-            path: entry.path().unwrap().into_owned(),
-            kind: header.entry_type(),
-            mode: header.mode().unwrap(),
-            uid: header.uid().unwrap(),
-            gid: header.gid().unwrap(),
-            user: header.username().unwrap().unwrap_or_default().to_string(),
-            group: header.groupname().unwrap().unwrap_or_default().to_string(),
-            mtime: header.mtime().unwrap(),
-            link: entry.link_name().unwrap().map(|l| l.into_owned()),
-            device: header.entry_type().is_character_special().then(|| {
-                (
-                    header.device_major().unwrap().unwrap(),
-                    header.device_minor().unwrap().unwrap(),
-                )
-            }),
-        });
-    }
-    seen
-}
-
 #[test]
 fn entries_are_relative_sorted_root_owned_and_inside_the_jail() {
-    let entries = read_archive(&demo_jail().archive);
+    let entries = archive_file_entries(&demo_jail().archive);
     assert_eq!(
         entries[0].path,
         Path::new(JAIL_ROOT),
@@ -108,8 +67,8 @@ fn entries_are_relative_sorted_root_owned_and_inside_the_jail() {
 
 #[test]
 fn symlinks_are_relative_and_resolve_inside_the_jail() {
-    let entries = read_archive(&demo_jail().archive);
-    let links: Vec<&Seen> = entries.iter().filter(|e| e.kind.is_symlink()).collect();
+    let entries = archive_file_entries(&demo_jail().archive);
+    let links: Vec<&ArchivedEntry> = entries.iter().filter(|e| e.kind.is_symlink()).collect();
     assert!(
         links.iter().any(|l| l.path.ends_with("lib64")),
         "the merged-/usr link /lib64 is in the jail: {links:?}"
@@ -141,7 +100,7 @@ fn symlinks_are_relative_and_resolve_inside_the_jail() {
 
 #[test]
 fn device_nodes_carry_linux_numbers() {
-    let entries = read_archive(&demo_jail().archive);
+    let entries = archive_file_entries(&demo_jail().archive);
     let device = |name: &str| {
         let path = Path::new(JAIL_ROOT).join("dev").join(name);
         let entry = entries.iter().find(|e| e.path == path).unwrap();
@@ -330,7 +289,7 @@ fn two_runs_give_identical_bytes_and_source_date_epoch_sets_mtimes() {
     );
     let archive = dated.join(first.archive.file_name().unwrap());
     assert!(
-        read_archive(&archive)
+        archive_file_entries(&archive)
             .iter()
             .all(|e| e.mtime == 1_700_000_000)
     );

@@ -15,7 +15,7 @@ use jailpack::plan::{EntryKind, Plan};
 use jailpack::settings::Settings;
 use serde_json::json;
 
-use crate::support::{both, cargo_xtask_jail, demo_jail, scratch};
+use crate::support::{archive_entries, both, cargo_xtask_jail, demo_jail, scratch};
 
 /// A Linux glibc x86-64 target (the plan only reads its fields).
 pub fn linux() -> Target {
@@ -164,14 +164,11 @@ fn world_writable_directories_are_refused_except_a_sticky_tmp() {
     assert_eq!(entry(&plan, "/tmp").mode, 0o1777);
     // The archive keeps the sticky bit (and only that special bit).
     let bytes = jailpack::emit::archive::write_tar_gz(&plan, Vec::new()).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
-    let tmp = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap())
-        .find(|e| e.path().unwrap() == Path::new("var/jail/d/tmp"))
+    let tmp = archive_entries(&bytes[..])
+        .into_iter()
+        .find(|e| e.path == Path::new("var/jail/d/tmp"))
         .expect("tmp in the archive");
-    assert_eq!(tmp.header().mode().unwrap(), 0o1777);
+    assert_eq!(tmp.mode, 0o1777);
 }
 
 #[test]

@@ -33,7 +33,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{EXEC, ZONE, cargo_xtask_jail, free_port, scratch, skip_without_root};
+use crate::support::{
+    EXEC, ZONE, archive_file_entries, cargo_xtask_jail, free_port, scratch, skip_without_root,
+};
 
 // ---- runs of cargo xtask jail ----
 
@@ -433,30 +435,6 @@ fn assignment(script: &str, var: &str) -> String {
         .to_string()
 }
 
-/// The archive's entries (paths as stored).
-fn archive_entries(path: &Path) -> Vec<(PathBuf, tar::EntryType, String)> {
-    let file = std::fs::File::open(path).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let user = e
-                .header()
-                .username()
-                .unwrap()
-                .unwrap_or_default()
-                .to_string();
-            (
-                e.path().unwrap().into_owned(),
-                e.header().entry_type(),
-                user,
-            )
-        })
-        .collect()
-}
-
 // ---- agreement ----
 
 #[test]
@@ -470,23 +448,21 @@ fn install_notes_plist_and_scripts_agree_with_each_other_and_the_tarball() {
 
     // The tarball: its first entry is the jail root, everything is under
     // it, and the daemon is at its path inside the jail.
-    let entries = archive_entries(&run.file(&archive));
+    let entries = archive_file_entries(&run.file(&archive));
     let relative_root = root.strip_prefix('/').unwrap();
-    assert_eq!(entries[0].0, Path::new(relative_root));
-    assert!(entries.iter().all(|(p, ..)| p.starts_with(relative_root)));
+    assert_eq!(entries[0].path, Path::new(relative_root));
+    assert!(entries.iter().all(|e| e.path.starts_with(relative_root)));
     let daemon_entry = Path::new(relative_root).join(exec.strip_prefix('/').unwrap());
     assert!(
         entries
             .iter()
-            .any(|(p, kind, _)| *p == daemon_entry && kind.is_file()),
+            .any(|e| e.path == daemon_entry && e.kind.is_file()),
         "no {} in the archive",
         daemon_entry.display()
     );
     // Owners by name: root, or the daemon's own user (writable directories).
     assert!(
-        entries
-            .iter()
-            .all(|(.., owner)| owner == "root" || *owner == user),
+        entries.iter().all(|e| e.user == "root" || e.user == user),
         "{entries:?}"
     );
 
@@ -1021,11 +997,11 @@ fn install_jail(label: &str) -> Installed {
     // checking that every entry is under the jail root, which is ours.
     let archive = run.archive();
     let relative_root = root.strip_prefix('/').unwrap();
-    for (path, ..) in archive_entries(&run.file(&archive)) {
+    for entry in archive_file_entries(&run.file(&archive)) {
         assert!(
-            path.starts_with(relative_root),
+            entry.path.starts_with(relative_root),
             "{} is outside the jail",
-            path.display()
+            entry.path.display()
         );
     }
     let calls = install_commands(&run, "openbsd");

@@ -14,6 +14,7 @@ mod loader_edge_cases;
 mod openbsd_synthetic;
 mod prebuilt;
 mod presets;
+mod service_quoting;
 mod service_scripts;
 mod symbol_versions;
 mod verify;

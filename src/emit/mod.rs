@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod install;
+mod quoting;
 pub mod service;
 #[cfg(test)]
 mod snapshots;

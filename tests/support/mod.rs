@@ -115,6 +115,61 @@ pub fn extract(archive: &Path, name: &str) -> PathBuf {
     dir
 }
 
+/// One entry of a jail archive, as the `tar` crate reads it.
+#[derive(Debug)]
+pub struct ArchivedEntry {
+    /// As stored: relative, e.g. `var/jail/daytimed/usr`.
+    pub path: PathBuf,
+    pub kind: tar::EntryType,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Owner and group names (empty when the header has none).
+    pub user: String,
+    pub group: String,
+    pub mtime: u64,
+    /// A link's target.
+    pub link: Option<PathBuf>,
+    /// A character device's major and minor numbers.
+    pub device: Option<(u32, u32)>,
+}
+
+/// The entries of a gzipped tar archive (a file or bytes in memory), in
+/// archive order.
+pub fn archive_entries(gzipped: impl Read) -> Vec<ArchivedEntry> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gzipped));
+    let mut entries = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        entries.push(ArchivedEntry {
+            path: entry.path().unwrap().into_owned(),
+            kind: header.entry_type(),
+            mode: header.mode().unwrap(),
+            uid: header.uid().unwrap(),
+            gid: header.gid().unwrap(),
+            user: header.username().unwrap().unwrap_or_default().to_string(),
+            group: header.groupname().unwrap().unwrap_or_default().to_string(),
+            mtime: header.mtime().unwrap(),
+            link: entry.link_name().unwrap().map(|l| l.into_owned()),
+            device: header.entry_type().is_character_special().then(|| {
+                (
+                    header.device_major().unwrap().unwrap(),
+                    header.device_minor().unwrap().unwrap(),
+                )
+            }),
+        });
+    }
+    entries
+}
+
+/// [`archive_entries`] of the archive at `path`.
+pub fn archive_file_entries(path: &Path) -> Vec<ArchivedEntry> {
+    let file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    archive_entries(file)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
