@@ -15,12 +15,14 @@ cargo xtask jail audit: is an installed jail still what it was made from?
 Usage: cargo xtask jail audit ROOT [OPTIONS]
 
 ROOT is the installed jail's root directory (e.g. /var/jail/daytimed). Its
-file list, /.jailpack.json inside the jail, says what each file's contents
-were and where the build read them. Reports files whose source has changed
-since (stale: a security update the jail has not received), files changed
-or missing in the jail, and entries the list does not know (the insides of
-`writable` directories excepted). Prints nothing and exits 0 when nothing
-changed; exits 1 otherwise.
+file list, /.jailpack.json inside the jail, says what each entry was and
+where the build read each file. Reports files whose source has changed
+since (stale: a security update the jail has not received), entries changed
+or missing in the jail (contents, kind, mode, owner, link target, device
+numbers), entries that could not be checked (unreadable), and entries the
+list does not know (the insides of `writable` directories excepted). Never
+follows a link in the jail and opens nothing there but regular files.
+Prints nothing and exits 0 when nothing changed; exits 1 otherwise.
 
 Options:
       --manifest FILE   the file list to use instead of ROOT/.jailpack.json
