@@ -30,6 +30,7 @@ fn manifest() -> Manifest {
         moved_from: None,
         size: contents.len() as u64,
         mode: Mode(0o644),
+        versions: Default::default(),
     };
     let directory = |path: &str| DirectoryRecord {
         path: path.into(),
