@@ -7,6 +7,38 @@ use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One library the target's loader would not find.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MissingLibrary {
+    pub name: String,
+    /// The object that asked for it first, then the one that loaded that
+    /// object, up to the executable.
+    pub chain: Vec<PathBuf>,
+    pub searched: Vec<PathBuf>,
+}
+
+impl MissingLibrary {
+    /// The error for what a walk could not find: `None` when nothing.
+    pub fn error(mut missing: Vec<MissingLibrary>) -> Option<Error> {
+        match missing.len() {
+            0 => None,
+            1 => {
+                let MissingLibrary {
+                    name,
+                    chain,
+                    searched,
+                } = missing.remove(0);
+                Some(Error::LibraryNotFound {
+                    name,
+                    chain,
+                    searched,
+                })
+            }
+            _ => Some(Error::LibrariesNotFound { missing }),
+        }
+    }
+}
+
 /// One symbol version an object needs and its library lacks.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MissingVersion {
@@ -83,6 +115,11 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
 
+    /// Several libraries could not be found: every one of them, so that one
+    /// run shows all that a sysroot or host lacks.
+    #[error("{}", display_missing(.missing))]
+    LibrariesNotFound { missing: Vec<MissingLibrary> },
+
     /// Objects need symbol versions their libraries do not define: the
     /// loader would refuse to start the program.
     #[error("{}", display_versions(.missing, .help))]
@@ -148,6 +185,36 @@ pub enum Error {
 fn display_chain(chain: &[PathBuf]) -> String {
     let parts: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
     parts.join(" <- ")
+}
+
+/// Each library with what needs it; the directories searched once when
+/// they were the same for all (a sysroot that lacks them all), else each.
+fn display_missing(missing: &[MissingLibrary]) -> String {
+    let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+    let mut text = format!(
+        "{} libraries not found: {}",
+        missing.len(),
+        names.join(", ")
+    );
+    let shared = missing.windows(2).all(|w| w[0].searched == w[1].searched);
+    for m in missing {
+        text.push_str(&format!(
+            "\n  {}, needed by: {}",
+            m.name,
+            display_chain(&m.chain)
+        ));
+        if !shared {
+            text.push_str(&format!("\n      searched: {}", display_dirs(&m.searched)));
+        }
+    }
+    if shared {
+        text.push_str(&format!(
+            "\n  searched, for each: {}",
+            display_dirs(&missing[0].searched)
+        ));
+    }
+    text.push_str("\n  help: install them on the build host (or in the sysroot), or give the objects a RUNPATH that reaches them");
+    text
 }
 
 fn display_versions(missing: &[MissingVersion], help: &[String]) -> String {

@@ -484,3 +484,40 @@ fn nodefaultlib_keeps_a_library_from_the_default_directories() {
         }
     }
 }
+
+#[test]
+fn every_missing_library_is_named_in_one_error() {
+    // Reproduction: a binary needing four libraries the root lacks got an
+    // error about the first; fixing it showed the next.
+    let lab = Lab::new("four-missing");
+    lab.mkdir("L");
+    let mut link = vec!["-o", "main", "-Wl,--no-as-needed", "-LL"];
+    let names = ["jpw", "jpx", "jpy", "jpz"];
+    for name in names {
+        lab.gcc(
+            &format!("{name}.c"),
+            &format!("int {name}(void) {{ return 1; }}\n"),
+            &["-shared", "-fPIC", "-o", &format!("L/lib{name}.so")],
+        );
+    }
+    let flags: Vec<String> = names.iter().map(|n| format!("-l{n}")).collect();
+    link.extend(flags.iter().map(String::as_str));
+    lab.gcc("main.c", "int main(void) { return 0; }\n", &link);
+    let expected: BTreeSet<String> = names.iter().map(|n| format!("lib{n}.so")).collect();
+    assert!(
+        matches!(ldd(&lab.path("main")), Loaded::Missing(ref m) if *m == expected),
+        "ld.so misses other libraries"
+    );
+    let err = resolved(&lab.path("main"), &Options::default()).unwrap_err();
+    let Error::LibrariesNotFound { missing } = &err else {
+        panic!("not one error for all four: {err}");
+    };
+    let ours: BTreeSet<String> = missing.iter().map(|m| m.name.clone()).collect();
+    assert_eq!(ours, expected);
+    let text = err.to_string();
+    assert!(text.starts_with("4 libraries not found"), "{text}");
+    assert!(text.contains("searched, for each:"), "{text}");
+    for m in missing {
+        assert_eq!(m.chain, [PathBuf::from("/usr/local/sbin/main")]);
+    }
+}

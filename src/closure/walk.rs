@@ -12,7 +12,7 @@ use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand
 use super::target::{Loader, Target};
 use super::versions;
 use super::{ClosureFile, Executable, Resolver, Role, freebsd, glibc, musl, openbsd};
-use crate::error::{Error, MissingVersion, Result};
+use crate::error::{Error, MissingLibrary, MissingVersion, Result};
 
 /// One object the walk has loaded.
 struct Loaded {
@@ -35,6 +35,8 @@ pub(super) struct Walk<'r> {
     /// Names and sonames already loaded: these satisfy any later request.
     by_name: HashMap<String, usize>,
     queue: VecDeque<usize>,
+    /// Libraries not found so far (the walk goes on past them).
+    missing: Vec<MissingLibrary>,
     pub links: Vec<Link>,
     pub files: Vec<ClosureFile>,
 }
@@ -63,6 +65,7 @@ impl<'r> Walk<'r> {
             loaded: Vec::new(),
             by_name: HashMap::new(),
             queue: VecDeque::new(),
+            missing: Vec::new(),
             links: Vec::new(),
             files: Vec::new(),
         };
@@ -100,6 +103,9 @@ impl<'r> Walk<'r> {
             walk.request(0, name, true)?;
         }
         walk.drain()?;
+        if let Some(error) = MissingLibrary::error(std::mem::take(&mut walk.missing)) {
+            return Err(error);
+        }
         if matches!(target.loader, Loader::Glibc | Loader::FreeBsd) {
             walk.check_versions()?;
         }
@@ -289,8 +295,10 @@ impl<'r> Walk<'r> {
             if optional {
                 return Ok(false);
             }
+            // Noted, and the walk goes on: one run names every library
+            // missing, not only the first.
             let root = &self.resolver.root;
-            return Err(Error::LibraryNotFound {
+            self.missing.push(MissingLibrary {
                 name: name.to_string(),
                 chain: self.loader_chain(requester),
                 searched: dirs.iter().fold(Vec::new(), |mut searched, d| {
@@ -301,6 +309,7 @@ impl<'r> Walk<'r> {
                     searched
                 }),
             });
+            return Ok(false);
         };
         // Two names (a symlink and its target) may reach one loaded file.
         if let Some(index) = self
