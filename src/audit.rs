@@ -40,6 +40,10 @@ struct Index {
     writable: Vec<PathBuf>,
     #[serde(default)]
     devices: Vec<PathBuf>,
+    /// Directories the jail ships for their own sake (systemd's mount
+    /// points), not only as the parents of files.
+    #[serde(default)]
+    directories: Vec<DirectoryRecord>,
     #[serde(default)]
     sysroot: Option<PathBuf>,
 }
@@ -51,6 +55,11 @@ struct FileRecord {
     source: Option<PathBuf>,
     #[serde(default)]
     sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DirectoryRecord {
+    path: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +209,7 @@ pub fn audit(request: &Request) -> Result<Vec<Finding>> {
     known.extend(index.links.iter().map(|l| l.path.clone()));
     known.extend(index.devices.iter().cloned());
     let mut directories: BTreeSet<PathBuf> = index.writable.iter().cloned().collect();
+    directories.extend(index.directories.iter().map(|d| d.path.clone()));
     for path in known.iter().chain(index.writable.iter()) {
         let mut parent = path.parent();
         while let Some(dir) = parent {
