@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod regular;
 pub mod settings;
+mod templates;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -417,3 +417,42 @@ fn audit_refuses_a_jail_file_list_it_cannot_trust() {
         "the jail's daemon may have rewritten it",
     );
 }
+
+#[test]
+fn audit_knows_the_mount_points_a_systemd_jail_ships() {
+    // A Linux jail carries the empty directories its unit's RootDirectory=
+    // and PrivateTmp= mount on; they are in its list, so audit is quiet.
+    // (memcached's jail: it ships no device nodes, which this test leaves
+    // to the other audit tests.)
+    let out = scratch("audit-mount-points-out");
+    let args = ["--binary", "/usr/bin/memcached", "--name", "memcached"];
+    let output = cargo_xtask_jail(&out, &args);
+    assert!(output.status.success(), "{}", both(&output));
+    let archive = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("an archive");
+    let installed = scratch("audit-mount-points");
+    let status = Command::new("tar")
+        .arg("-xzpf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&installed)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let root = installed.join("var/jail/memcached");
+    for dir in ["proc", "sys", "dev", "run", "tmp", "var/tmp", "root"] {
+        let path = root.join(dir);
+        assert!(path.is_dir(), "no {}", path.display());
+        assert_eq!(
+            std::fs::read_dir(&path).unwrap().count(),
+            0,
+            "{dir} is not empty"
+        );
+    }
+    let (ok, stdout, report) = audit(&root, &[]);
+    assert!(ok, "{report}");
+    assert_eq!(stdout, "", "{report}");
+}

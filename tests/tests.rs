@@ -17,4 +17,5 @@ mod presets;
 mod service_quoting;
 mod service_scripts;
 mod symbol_versions;
+mod systemd_pid1;
 mod verify;

@@ -92,24 +92,6 @@ impl ServiceKind {
             ServiceKind::Systemd => 0o644,
         }
     }
-
-    /// The name of the embedded template, used in error messages.
-    fn template_name(&self) -> &'static str {
-        match self {
-            ServiceKind::OpenBsd => "templates/openbsd.rc",
-            ServiceKind::FreeBsd => "templates/freebsd.rc",
-            ServiceKind::Systemd => "templates/systemd.service",
-        }
-    }
-
-    /// The embedded template's source.
-    fn template_source(&self) -> &'static str {
-        match self {
-            ServiceKind::OpenBsd => include_str!("../../templates/openbsd.rc"),
-            ServiceKind::FreeBsd => include_str!("../../templates/freebsd.rc"),
-            ServiceKind::Systemd => include_str!("../../templates/systemd.service"),
-        }
-    }
 }
 
 /// Renders the service script of `kind` for `ctx`, from the embedded
@@ -130,7 +112,8 @@ pub fn render(
     ctx: &ServiceContext,
     custom_template: Option<(&str, &str)>,
 ) -> Result<String> {
-    let (name, source) = custom_template.unwrap_or((kind.template_name(), kind.template_source()));
+    let (name, source) =
+        custom_template.unwrap_or((crate::templates::name(kind), crate::templates::source(kind)));
     render_template(name, source, ctx)
 }
 

@@ -1,7 +1,7 @@
 //! Stage 3, plan: the closure plus the settings become one sorted list of
 //! jail entries. All policy lives here (defaults, path safety, modes,
-//! owners, device nodes, runtime [`presets`], [`hardening`] rules); nothing
-//! is copied yet.
+//! owners, device nodes, runtime [`presets`], the mount points a systemd
+//! unit needs, [`hardening`] rules); nothing is copied yet.
 
 mod accounts;
 pub mod devices;
@@ -9,6 +9,7 @@ mod files;
 pub mod hardening;
 mod index;
 mod jail;
+mod mount_points;
 pub mod paths;
 pub mod presets;
 mod services;
@@ -183,6 +184,9 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
             gid: who.gid,
         },
     )?;
+    let services = services::kinds(settings, os);
+    let templates = services::custom_templates(settings, manifest)?;
+    mount_points::add(&mut jail, os, &services, &templates)?;
     hardening::check_tree(jail.entries(), &who.user, &who.group)?;
     let mut plan = Plan {
         version: built.package.version.clone(),
@@ -201,8 +205,8 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
         foreground: settings.foreground.unwrap_or(true),
         writable,
         needs_devices,
-        services: services::kinds(settings, os),
-        templates: services::custom_templates(settings, manifest)?,
+        services,
+        templates,
         uid: who.uid,
         gid: who.gid,
         entries: jail.into_entries(),

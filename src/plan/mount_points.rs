@@ -1,0 +1,173 @@
+//! `mount points`: the empty, root-owned directories systemd needs inside
+//! the jail to start the unit there, so that it never has to create them.
+//!
+//! systemd 252 (as the systemd-pid1 test sees it when it starts the unit):
+//! - `RootDirectory=` first lays its "base file system" into the new root
+//!   (`root` 0750, `usr`, `var`, `etc`, `proc`, `sys`, `dev`, and `bin`,
+//!   `sbin`, `lib` as links into `usr/` where that directory exists),
+//!   ignoring failures; then, as `MountAPIVFS=` defaults to yes with
+//!   `RootDirectory=`, mounts /proc, /sys, /dev and /run there, and a
+//!   missing mount point on a read-only jail fails every start
+//!   (`226/NAMESPACE`, "Failed to set up mount namespacing: …/proc: No such
+//!   file or directory").
+//! - `PrivateTmp=` mounts on /tmp and /var/tmp; `PrivateDevices=` on /dev.
+//!
+//! Shipping them all keeps a read-only jail startable and a writable one
+//! unchanged (so `audit` finds nothing it does not know: they are in the
+//! jail's file list like any directory). The settings are read from the
+//! unit template itself (the project's own, or the embedded one), so the
+//! list follows the template. (`lib64` is not added: on x86-64 the jail
+//! always holds the loader's path, `/lib64/ld-linux-x86-64.so.2`.)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::jail::Jail;
+use super::{CustomTemplate, EntryKind, Owner};
+use crate::closure::target::Os;
+use crate::error::{Error, Result};
+use crate::settings::ServiceKind;
+
+/// Adds the mount points the systemd unit needs, when the jail is for
+/// Linux and a unit is among its services. Nothing already in the jail is
+/// replaced (a writable /tmp keeps its owner and mode).
+pub(super) fn add(
+    jail: &mut Jail,
+    os: Os,
+    services: &[ServiceKind],
+    templates: &[CustomTemplate],
+) -> Result<()> {
+    if os != Os::Linux || !services.contains(&ServiceKind::Systemd) {
+        return Ok(());
+    }
+    let source = match templates.iter().find(|t| t.kind == ServiceKind::Systemd) {
+        Some(custom) => std::fs::read_to_string(&custom.path).map_err(|e| Error::Input {
+            path: custom.path.clone(),
+            message: format!(
+                "{}: cannot read the unit template ({e}); check the path",
+                custom.setting
+            ),
+        })?,
+        None => crate::templates::source(ServiceKind::Systemd).to_string(),
+    };
+    for (path, kind, mode, why) in needed(&unit_settings(&source)) {
+        let present = |p: &Path| jail.entries().contains_key(p);
+        if present(&path) {
+            continue;
+        }
+        if let EntryKind::Symlink { target } = &kind {
+            // Only where systemd would make it: its target is a directory.
+            if !present(&Path::new("/").join(target)) {
+                continue;
+            }
+        }
+        jail.add(&path, kind, mode, Some(Owner::root(os)), why)?;
+    }
+    Ok(())
+}
+
+/// What the unit's settings need: (in-jail path, kind, mode, origin).
+fn needed(settings: &BTreeMap<String, String>) -> Vec<(PathBuf, EntryKind, u32, &'static str)> {
+    let mut out = Vec::new();
+    let dir = |path: &str, mode: u32, why| (PathBuf::from(path), EntryKind::Directory, mode, why);
+    let set = |key: &str| settings.get(key).is_some_and(|v| !v.is_empty());
+    // A templated value ("{{ … }}") may render either way: keep the mount point.
+    let yes = |key: &str| {
+        settings.get(key).is_some_and(|v| {
+            v.contains("{{") || ["1", "yes", "y", "true", "t", "on"].contains(&v.as_str())
+        })
+    };
+    let no = |key: &str| {
+        settings
+            .get(key)
+            .is_some_and(|v| ["0", "no", "n", "false", "f", "off"].contains(&v.as_str()))
+    };
+    if set("RootDirectory") {
+        let why = "mount points (systemd RootDirectory=)";
+        out.push(dir("/root", 0o750, why));
+        for path in ["/usr", "/var", "/etc", "/proc", "/sys", "/dev"] {
+            out.push(dir(path, 0o755, why));
+        }
+        for (link, target) in [
+            ("/bin", "usr/bin"),
+            ("/sbin", "usr/sbin"),
+            ("/lib", "usr/lib"),
+        ] {
+            let kind = EntryKind::Symlink {
+                target: target.into(),
+            };
+            out.push((PathBuf::from(link), kind, 0o777, why));
+        }
+        if !no("MountAPIVFS") {
+            out.push(dir("/run", 0o755, "mount points (systemd MountAPIVFS=)"));
+        }
+    }
+    if yes("PrivateTmp") {
+        out.push(dir("/tmp", 0o755, "mount points (systemd PrivateTmp=)"));
+        out.push(dir("/var/tmp", 0o755, "mount points (systemd PrivateTmp=)"));
+    }
+    if yes("PrivateDevices") {
+        out.push(dir("/dev", 0o755, "mount points (systemd PrivateDevices=)"));
+    }
+    out
+}
+
+/// The `Key=value` lines of a unit template, the last one for each key (as
+/// systemd reads these settings); comments and template tags are skipped.
+fn unit_settings(source: &str) -> BTreeMap<String, String> {
+    let mut settings = BTreeMap::new();
+    for line in source.lines().map(str::trim) {
+        if line.starts_with(['#', ';', '[']) || line.starts_with("{%") || line.starts_with("{#") {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            settings.insert(key.to_string(), value.trim().to_ascii_lowercase());
+        }
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(source: &str) -> Vec<String> {
+        let mut paths: Vec<String> = needed(&unit_settings(source))
+            .into_iter()
+            .map(|(p, ..)| p.display().to_string())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
+    #[test]
+    fn the_embedded_unit_needs_the_api_file_systems_and_private_tmp() {
+        let source = crate::templates::source(ServiceKind::Systemd);
+        assert_eq!(
+            paths(source),
+            [
+                "/bin", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp",
+                "/usr", "/var", "/var/tmp"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_setting_brings_its_own() {
+        assert!(paths("[Service]\nExecStart=/x\n").is_empty());
+        assert_eq!(paths("PrivateTmp=yes\n"), ["/tmp", "/var/tmp"]);
+        assert!(paths("PrivateTmp=no\n").is_empty());
+        // The last assignment wins, as in systemd.
+        assert!(paths("PrivateTmp=yes\nPrivateTmp=off\n").is_empty());
+        assert_eq!(paths("PrivateDevices=true\n"), ["/dev"]);
+        let no_api = paths("RootDirectory={{ jail_root }}\nMountAPIVFS=no\n");
+        assert!(!no_api.contains(&"/run".to_string()), "{no_api:?}");
+        assert!(no_api.contains(&"/proc".to_string()), "{no_api:?}");
+        // Commented out or inside a template tag: not a setting.
+        assert!(paths("# PrivateTmp=yes\n{# PrivateTmp=yes #}\n").is_empty());
+    }
+}
