@@ -64,6 +64,10 @@ pub struct Built {
     pub target_triple: Option<String>,
     /// cargo's target directory (honours CARGO_TARGET_DIR).
     pub target_directory: PathBuf,
+    /// The cargo workspace's root, for a cargo build: the manifest records
+    /// build outputs relative to it, so that two checkouts of the same
+    /// sources give the same bytes. `None` for a prebuilt binary.
+    pub workspace_root: Option<PathBuf>,
 }
 
 /// `$CARGO` when cargo runs us (as `cargo xtask` does), else `cargo`.
@@ -153,6 +157,7 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
         settings,
         target_triple: Some(target_triple),
         target_directory: metadata.target_directory.clone().into_std_path_buf(),
+        workspace_root: Some(metadata.workspace_root.clone().into_std_path_buf()),
     })
 }
 
@@ -203,6 +208,7 @@ pub fn prebuilt(request: &Prebuilt) -> Result<Built> {
         settings,
         target_triple: None,
         target_directory: current_dir.join("target"),
+        workspace_root: None,
     })
 }
 

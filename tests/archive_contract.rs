@@ -347,6 +347,84 @@ fn an_unwritable_output_directory_fails_cleanly() {
     );
 }
 
+/// A copy of this repository's working tree (the files git knows, and new
+/// ones it does not ignore), as a second checkout would hold it.
+fn checkout_copy(dest: &Path) {
+    let listed = Command::new("git")
+        .current_dir(REPO)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output()
+        .expect("git is installed");
+    assert!(listed.status.success(), "git ls-files failed");
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = Path::new(std::str::from_utf8(name).unwrap());
+        let from = Path::new(REPO).join(name);
+        if !from.is_file() {
+            continue;
+        }
+        let to = dest.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+}
+
+#[test]
+fn two_checkouts_under_two_umasks_give_identical_artifacts() {
+    // Reproduction: the jail's own file list recorded the absolute path of
+    // the build, so the tarball's digest depended on where one cloned.
+    let mut outputs = Vec::new();
+    for (name, umask) in [("checkout-one", "022"), ("checkout-two/deeper", "077")] {
+        let repo = scratch("reproducible").join(name).join("jailpack");
+        checkout_copy(&repo);
+        let out = repo.join("out");
+        let output = Command::new("sh")
+            .args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")])
+            .arg(crate::support::xtask_binary())
+            .args(["jail", "--locked", "--timezone", crate::support::ZONE])
+            .arg("--manifest-path")
+            .arg(repo.join("Cargo.toml"))
+            .arg("--out-dir")
+            .arg(&out)
+            .current_dir(&repo)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        outputs.push((repo, out));
+    }
+    let (first_repo, first) = &outputs[0];
+    let (_, second) = &outputs[1];
+    let files = walk(first);
+    assert!(files.len() >= 6, "only {} artifacts", files.len());
+    for file in files {
+        let relative = file.strip_prefix(first).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!(
+            bytes,
+            std::fs::read(second.join(relative)).unwrap(),
+            "{} differs between the two checkouts",
+            relative.display()
+        );
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(first_repo.to_str().unwrap()),
+            "{} names the checkout",
+            relative.display()
+        );
+    }
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -60,6 +60,7 @@ pub fn plan_with(
         settings,
         target_triple: Some("x86_64-unknown-linux-gnu".into()),
         target_directory: dir.join("target"),
+        workspace_root: None,
     };
     let mut files = vec![ClosureFile {
         path: "/usr/local/sbin/d".into(),

@@ -91,6 +91,7 @@ fn dlopen(settings: serde_json::Value, sysroot: &Path) -> jailpack::Result<Dlope
         settings: Settings::from_package_metadata(&json!({ "jail": settings }), &manifest)?,
         target_triple: None,
         target_directory: sysroot.join("target"),
+        workspace_root: None,
     };
     jailpack::plan::presets::dlopen(&built, &FsRoot::new(sysroot))
 }

@@ -146,7 +146,9 @@ impl<'a> Audit<'a> {
         let Some(source) = &record.source else {
             return;
         };
-        if !plain(&record.path) {
+        // A relative source is a build output, recorded relative to its
+        // workspace: nothing on this host to compare with.
+        if !plain(&record.path) || source.is_relative() {
             return;
         }
         let recorded_root = self.manifest.sysroot.as_deref().unwrap_or(Path::new("/"));

@@ -61,6 +61,9 @@ pub struct Plan {
     pub closure: Closure,
     /// The root file system the jail was made from (`--sysroot`), if not `/`.
     pub sysroot: Option<PathBuf>,
+    /// The cargo workspace the daemon was built in, if it was: the
+    /// manifest records sources inside it relative to it.
+    pub workspace_root: Option<PathBuf>,
 }
 
 /// A service template of the project's own, in place of the embedded one.
@@ -213,6 +216,7 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
         mtime,
         closure: closure.clone(),
         sysroot: root.sysroot().map(Path::to_path_buf),
+        workspace_root: built.workspace_root.clone(),
         name: who.name,
         jail_root: who.jail_root,
         user: who.user,
