@@ -100,7 +100,7 @@ pub fn manifest(plan: &Plan) -> Manifest {
         let path = in_jail(&entry.path);
         let file = |source: Option<&PathBuf>, role: &str, needed_by: Vec<String>| FileRecord {
             path: path.clone(),
-            source: source.map(|s| recorded_source(s, plan.workspace_root.as_deref())),
+            source: source.map(|s| recorded_source(s, plan.build_output.as_ref())),
             sha256: entry.sha256.clone().unwrap_or_default(),
             role: role.to_string(),
             needed_by,
@@ -161,13 +161,14 @@ pub fn manifest(plan: &Plan) -> Manifest {
     manifest
 }
 
-/// A source as the manifest records it: a build output relative to its
-/// workspace (`target/release/daytimed`), so that no checkout's location
-/// ends up in the jail; anything else as it is.
-fn recorded_source(source: &Path, workspace: Option<&Path>) -> PathBuf {
-    workspace
-        .and_then(|root| source.strip_prefix(root).ok())
-        .map_or_else(|| source.to_path_buf(), Path::to_path_buf)
+/// A source as the manifest records it: the daemon cargo built relative to
+/// its workspace (`target/release/daytimed`), so that no checkout's
+/// location ends up in the jail; anything else as it is.
+fn recorded_source(source: &Path, build_output: Option<&(PathBuf, PathBuf)>) -> PathBuf {
+    match build_output {
+        Some((host, relative)) if host == source => relative.clone(),
+        _ => source.to_path_buf(),
+    }
 }
 
 fn role_name(role: &Role) -> &'static str {

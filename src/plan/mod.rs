@@ -61,9 +61,10 @@ pub struct Plan {
     pub closure: Closure,
     /// The root file system the jail was made from (`--sysroot`), if not `/`.
     pub sysroot: Option<PathBuf>,
-    /// The cargo workspace the daemon was built in, if it was: the
-    /// manifest records sources inside it relative to it.
-    pub workspace_root: Option<PathBuf>,
+    /// The daemon cargo built, if it did: its path on the build host and
+    /// the same path relative to the workspace, as the manifest records it
+    /// (no checkout's location may end up in an artifact).
+    pub build_output: Option<(PathBuf, PathBuf)>,
 }
 
 /// A service template of the project's own, in place of the embedded one.
@@ -216,7 +217,7 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
         mtime,
         closure: closure.clone(),
         sysroot: root.sysroot().map(Path::to_path_buf),
-        workspace_root: built.workspace_root.clone(),
+        build_output: build_output(built),
         name: who.name,
         jail_root: who.jail_root,
         user: who.user,
@@ -224,4 +225,13 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
     };
     index::finish(&mut plan)?;
     Ok(plan)
+}
+
+/// The daemon's host path and its path relative to the cargo workspace,
+/// for a cargo build whose output lies in the workspace.
+fn build_output(built: &Built) -> Option<(PathBuf, PathBuf)> {
+    let root = std::fs::canonicalize(built.workspace_root.as_ref()?).ok()?;
+    let executable = std::fs::canonicalize(&built.executable).ok()?;
+    let relative = executable.strip_prefix(&root).ok()?.to_path_buf();
+    Some((executable, relative))
 }
