@@ -249,3 +249,72 @@ fn display_dirs(dirs: &[PathBuf]) -> String {
     let parts: Vec<String> = dirs.iter().map(|p| p.display().to_string()).collect();
     parts.join(", ")
 }
+
+impl Error {
+    /// The variant's name in kebab case (`library-not-found`), for
+    /// machine-readable output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Read { .. } => "read",
+            Error::Write { .. } => "write",
+            Error::Settings { .. } => "settings",
+            Error::Usage(_) => "usage",
+            Error::Cargo { .. } => "cargo",
+            Error::Selection { .. } => "selection",
+            Error::Elf { .. } => "elf",
+            Error::UnsupportedTarget { .. } => "unsupported-target",
+            Error::NotSupported { .. } => "not-supported",
+            Error::LibraryNotFound { .. } | Error::LibrariesNotFound { .. } => "library-not-found",
+            Error::VersionsNotFound { .. } => "version-not-found",
+            Error::SymlinkLoop { .. } => "symlink-loop",
+            Error::UnsafePath { .. } => "unsafe-path",
+            Error::Conflict { .. } => "conflict",
+            Error::SourceChanged { .. } => "source-changed",
+            Error::Template { .. } => "template",
+            Error::Hardening { .. } => "hardening",
+            Error::Tool { .. } => "tool",
+            Error::Input { .. } => "input",
+        }
+    }
+
+    /// The file the error is about, when there is one.
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            Error::Read { path, .. }
+            | Error::Write { path, .. }
+            | Error::Elf { path, .. }
+            | Error::UnsupportedTarget { path, .. }
+            | Error::NotSupported { path, .. }
+            | Error::SymlinkLoop { path }
+            | Error::SourceChanged { path }
+            | Error::Input { path, .. } => Some(path.clone()),
+            Error::Settings { manifest, .. } => Some(manifest.clone()),
+            Error::LibraryNotFound { chain, .. } => chain.first().cloned(),
+            Error::LibrariesNotFound { missing } => {
+                missing.first().and_then(|m| m.chain.first().cloned())
+            }
+            Error::VersionsNotFound { missing, .. } => missing.first().map(|m| m.object.clone()),
+            _ => None,
+        }
+    }
+
+    /// The message and its `help:` lines apart, with the causes' chain
+    /// appended to the message.
+    pub fn message_and_help(&self) -> (String, Vec<String>) {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let mut message = Vec::new();
+        let mut help = Vec::new();
+        for line in text.lines() {
+            match line.trim_start().strip_prefix("help: ") {
+                Some(rest) => help.push(rest.to_string()),
+                None => message.push(line),
+            }
+        }
+        (message.join("\n"), help)
+    }
+}

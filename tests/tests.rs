@@ -11,6 +11,7 @@ mod emit_integrity;
 mod hardening;
 mod jail_runs;
 mod loader_edge_cases;
+mod messages;
 mod openbsd_synthetic;
 mod prebuilt;
 mod presets;

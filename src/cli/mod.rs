@@ -4,6 +4,7 @@
 mod audit;
 mod closure;
 mod doctor;
+mod messages;
 mod pack;
 mod tree;
 mod verify;
@@ -40,7 +41,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::FAILURE
+            match error {
+                Error::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::messages::MessageFormat;
 use super::{status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
 use crate::closure::ClosureFile;
@@ -48,9 +49,14 @@ Jail (override [package.metadata.jail]):
       --sysroot DIR         resolve libraries and files in DIR instead of /
 Output:
       --out-dir DIR         default: <cargo target dir>/jail
+      --message-format FMT  human (default) or json: one JSON object a line
+                            on stdout (reasons closure-resolved, artifact,
+                            error, finished); human lines stay on stderr
   -h, --help
 
-Environment: SOURCE_DATE_EPOCH sets every archive entry's mtime.";
+Environment: SOURCE_DATE_EPOCH sets every archive entry's mtime.
+Exit status: 0 when the jail was written, 1 on any error (nothing is then
+left at a final path), 2 when the command line cannot be understood.";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -60,6 +66,7 @@ struct Flags {
     prebuilt: Option<build::Prebuilt>,
     out_dir: Option<PathBuf>,
     sysroot: Option<PathBuf>,
+    format: MessageFormat,
     help: bool,
 }
 
@@ -69,13 +76,25 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         println!("{HELP}");
         return Ok(ExitCode::SUCCESS);
     }
-    let request = pipeline::Request {
-        build: flags.request,
-        prebuilt: flags.prebuilt,
-        sysroot: flags.sysroot,
-        mtime: pipeline::source_date_epoch()?,
+    let format = flags.format;
+    let packed = pipeline::source_date_epoch().and_then(|mtime| {
+        let request = pipeline::Request {
+            build: flags.request,
+            prebuilt: flags.prebuilt,
+            sysroot: flags.sysroot,
+            mtime,
+        };
+        pipeline::pack(&request, flags.out_dir.as_deref())
+    });
+    let (Planned { plan, .. }, emitted) = match packed {
+        Ok(packed) => packed,
+        Err(error) => {
+            format.error(&error);
+            format.finished(false);
+            return Err(error);
+        }
     };
-    let (Planned { plan, .. }, emitted) = pipeline::pack(&request, flags.out_dir.as_deref())?;
+    format.closure(&plan);
     status(
         "Resolved",
         &format!(
@@ -87,6 +106,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         ),
     );
     print_summary(&plan);
+    format.artifacts(&plan, &emitted);
+    format.finished(true);
     for artifact in &emitted.artifacts {
         status(
             "Wrote",
@@ -143,6 +164,12 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
             }
             Long("sysroot") => flags.sysroot = Some(sysroot(&mut parser)?),
             Long("out-dir") => flags.out_dir = Some(text(&mut parser)?.into()),
+            Long("message-format") => {
+                let value = text(&mut parser)?;
+                flags.format = MessageFormat::parse(&value).ok_or_else(|| {
+                    Error::Usage(format!("--message-format {value:?}: use human or json"))
+                })?;
+            }
             Long("binary") => {
                 flags.prebuilt.get_or_insert_with(Default::default).binary =
                     text(&mut parser)?.into()

@@ -27,6 +27,18 @@ pub struct Emitted {
     /// The archive, the service scripts, their INSTALL notes, the OpenBSD
     /// PLIST fragment and the manifest (not the `.sha256` files).
     pub artifacts: Vec<ArtifactRecord>,
+    /// Every file written, the `.sha256` files included, with its kind.
+    pub written: Vec<Written>,
+}
+
+/// One file emit wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Relative to the output directory.
+    pub file: PathBuf,
+    /// `archive`, `service`, `install-notes`, `plist`, `manifest` or `checksum`.
+    pub kind: &'static str,
+    pub sha256: String,
 }
 
 /// Writes every artifact of `plan` under `out_dir`.
@@ -35,7 +47,12 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
     let mut staged = Staged::default();
 
     let archive = archive::write_tar_gz(plan, Vec::new())?;
-    staged.add(PathBuf::from(format!("{base}.tar.gz")), archive, 0o644);
+    staged.add(
+        "archive",
+        PathBuf::from(format!("{base}.tar.gz")),
+        archive,
+        0o644,
+    );
     let context = service_context(plan);
     // Each flavour's folder: the script named as installed, its INSTALL
     // notes and, for OpenBSD, the ports PLIST fragment.
@@ -43,21 +60,33 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
         let dir = Path::new(kind.as_str());
         let script = render_script(plan, kind, &context)?;
         staged.add(
+            "service",
             dir.join(kind.file_name(&plan.name)),
             script.into_bytes(),
             kind.mode(),
         );
         let notes = install::install_notes(kind, &context)?;
-        staged.add(dir.join(install::INSTALL_FILE), notes.into_bytes(), 0o644);
+        staged.add(
+            "install-notes",
+            dir.join(install::INSTALL_FILE),
+            notes.into_bytes(),
+            0o644,
+        );
         if kind == ServiceKind::OpenBsd {
             let plist = install::plist_fragment(&context)?;
-            staged.add(dir.join(install::PLIST_FILE), plist.into_bytes(), 0o644);
+            staged.add(
+                "plist",
+                dir.join(install::PLIST_FILE),
+                plist.into_bytes(),
+                0o644,
+            );
         }
     }
     let artifacts: Vec<ArtifactRecord> = staged.files.iter().map(|f| f.record()).collect();
     let mut manifest = crate::plan::manifest(plan);
     manifest.artifacts = artifacts.clone();
     staged.add(
+        "manifest",
         PathBuf::from(format!("{base}.json")),
         manifest.to_json(),
         0o644,
@@ -66,10 +95,20 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
     let mut all: Vec<ArtifactRecord> = artifacts;
     all.push(staged.files[staged.files.len() - 1].record());
     staged.add_checksums();
+    let written = staged
+        .files
+        .iter()
+        .map(|f| Written {
+            file: f.path.clone(),
+            kind: f.kind,
+            sha256: f.record().sha256,
+        })
+        .collect();
     staged.commit(out_dir)?;
     Ok(Emitted {
         out_dir: out_dir.to_path_buf(),
         artifacts: all,
+        written,
     })
 }
 

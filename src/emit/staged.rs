@@ -19,6 +19,9 @@ pub(super) struct StagedFile {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub mode: u32,
+    /// What it is: `archive`, `service`, `install-notes`, `plist`,
+    /// `manifest` or `checksum`.
+    pub kind: &'static str,
 }
 
 impl StagedFile {
@@ -43,8 +46,13 @@ struct Placed {
 }
 
 impl Staged {
-    pub fn add(&mut self, path: PathBuf, bytes: Vec<u8>, mode: u32) {
-        self.files.push(StagedFile { path, bytes, mode });
+    pub fn add(&mut self, kind: &'static str, path: PathBuf, bytes: Vec<u8>, mode: u32) {
+        self.files.push(StagedFile {
+            path,
+            bytes,
+            mode,
+            kind,
+        });
     }
 
     /// A `<file>.sha256` beside every file staged so far.
@@ -61,6 +69,7 @@ impl Staged {
                     path: path.into(),
                     bytes: line.into_bytes(),
                     mode: 0o644,
+                    kind: "checksum",
                 }
             })
             .collect();
@@ -166,7 +175,7 @@ mod tests {
     fn set(bytes: &[u8]) -> Staged {
         let mut staged = Staged::default();
         for name in ["a.tar.gz", "systemd/d.service", "d.json"] {
-            staged.add(name.into(), bytes.to_vec(), 0o644);
+            staged.add("archive", name.into(), bytes.to_vec(), 0o644);
         }
         staged.add_checksums();
         staged
