@@ -520,4 +520,19 @@ fn every_missing_library_is_named_in_one_error() {
     for m in missing {
         assert_eq!(m.chain, [PathBuf::from("/usr/local/sbin/main")]);
     }
+    // `closure --json` gives the same as data.
+    let output = crate::support::xtask_jail(
+        &["closure", "--json", lab.path("main").to_str().unwrap()],
+        false,
+    );
+    assert!(!output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let listed: BTreeSet<String> = json["error"]["missing_libraries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(json["error"]["kind"], "library-not-found");
 }

@@ -67,7 +67,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
             },
         })
         .collect();
-    let closure = Resolver::new(options).resolve(&executables)?;
+    let closure = match Resolver::new(options).resolve(&executables) {
+        Ok(closure) => closure,
+        Err(error) if json => {
+            println!("{}", error_json(&error));
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
     if json {
         let text =
             serde_json::to_string_pretty(&closure).map_err(|e| Error::Usage(e.to_string()))?;
@@ -76,6 +83,36 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         print_tree(&closure);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A failed closure as data: `{"error": {...}}` with every missing library
+/// or symbol version, so a pipeline need not read prose.
+fn error_json(error: &Error) -> serde_json::Value {
+    let (message, help) = error.message_and_help();
+    let mut object = serde_json::json!({
+        "kind": error.kind(),
+        "path": error.path(),
+        "message": message,
+        "help": help,
+    });
+    match error {
+        Error::LibraryNotFound {
+            name,
+            chain,
+            searched,
+        } => {
+            object["missing_libraries"] =
+                serde_json::json!([{ "name": name, "chain": chain, "searched": searched }]);
+        }
+        Error::LibrariesNotFound { missing } => {
+            object["missing_libraries"] = serde_json::json!(missing);
+        }
+        Error::VersionsNotFound { missing, .. } => {
+            object["missing_versions"] = serde_json::json!(missing);
+        }
+        _ => {}
+    }
+    serde_json::json!({ "error": object })
 }
 
 /// The tree, then the links the loader passes through.
