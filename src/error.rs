@@ -120,6 +120,33 @@ pub enum Error {
     /// An archive or manifest given to verify, doctor or audit is unusable.
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
+
+    /// verify or doctor refused an archive entry that could reach outside
+    /// the scratch folder or the jail, or that passes a bound; nothing of
+    /// the archive was run.
+    #[error("{archive}: refused entry {entry}: {problem}\n  help: {help}")]
+    Refused {
+        archive: PathBuf,
+        /// The entry's name as the archive gives it, control characters escaped.
+        entry: String,
+        problem: String,
+        help: String,
+    },
+
+    /// verify's or doctor's scratch folder could not be written.
+    #[error(
+        "cannot write {path} in the scratch folder; check that TMPDIR (default /tmp) exists, is writable and has room"
+    )]
+    Scratch {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A signal stopped verify or doctor; the run was ended and the
+    /// scratch folder removed.
+    #[error("interrupted by {signal}: the run was stopped and its scratch folder removed")]
+    Interrupted { signal: String },
 }
 
 fn display_chain(chain: &[PathBuf]) -> String {

@@ -40,7 +40,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::FAILURE
+            // As a shell reports a command stopped by Ctrl-C.
+            if matches!(error, Error::Interrupted { .. }) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
