@@ -8,6 +8,7 @@ mod closure_oracle;
 mod debian_daemons;
 mod doctor;
 mod hardening;
+mod hostile_archives;
 mod jail_runs;
 mod loader_edge_cases;
 mod openbsd_synthetic;
