@@ -180,6 +180,33 @@ pub enum Error {
     /// An archive or manifest given to verify, doctor or audit is unusable.
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
+
+    /// verify or doctor refused an archive entry that could reach outside
+    /// the scratch folder or the jail, or that passes a bound; nothing of
+    /// the archive was run.
+    #[error("{archive}: refused entry {entry}: {problem}\n  help: {help}")]
+    Refused {
+        archive: PathBuf,
+        /// The entry's name as the archive gives it, control characters escaped.
+        entry: String,
+        problem: String,
+        help: String,
+    },
+
+    /// verify's or doctor's scratch folder could not be written.
+    #[error(
+        "cannot write {path} in the scratch folder; check that TMPDIR (default /tmp) exists, is writable and has room"
+    )]
+    Scratch {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A signal stopped verify or doctor; the run was ended and the
+    /// scratch folder removed.
+    #[error("interrupted by {signal}: the run was stopped and its scratch folder removed")]
+    Interrupted { signal: String },
 }
 
 fn display_chain(chain: &[PathBuf]) -> String {
@@ -274,6 +301,9 @@ impl Error {
             Error::Hardening { .. } => "hardening",
             Error::Tool { .. } => "tool",
             Error::Input { .. } => "input",
+            Error::Refused { .. } => "refused",
+            Error::Scratch { .. } => "scratch",
+            Error::Interrupted { .. } => "interrupted",
         }
     }
 
@@ -287,7 +317,9 @@ impl Error {
             | Error::NotSupported { path, .. }
             | Error::SymlinkLoop { path }
             | Error::SourceChanged { path }
-            | Error::Input { path, .. } => Some(path.clone()),
+            | Error::Input { path, .. }
+            | Error::Scratch { path, .. } => Some(path.clone()),
+            Error::Refused { archive, .. } => Some(archive.clone()),
             Error::Settings { manifest, .. } => Some(manifest.clone()),
             Error::LibraryNotFound { chain, .. } => chain.first().cloned(),
             Error::LibrariesNotFound { missing } => {

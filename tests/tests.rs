@@ -9,6 +9,7 @@ mod debian_daemons;
 mod doctor;
 mod emit_integrity;
 mod hardening;
+mod hostile_archives;
 mod jail_runs;
 mod loader_edge_cases;
 mod messages;

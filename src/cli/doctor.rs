@@ -14,6 +14,7 @@ use crate::closure::root::FsRoot;
 use crate::closure::{self, Executable};
 use crate::error::{Error, Result};
 use crate::plan::presets;
+use crate::verify::names::printable_text;
 use crate::verify::{self, Ended, doctor};
 
 const HELP: &str = "\
@@ -22,7 +23,8 @@ cargo xtask jail doctor: what a jailed program looked for and did not find
 Usage: cargo xtask jail doctor ARCHIVE [OPTIONS] [-- COMMAND ARGS...]
        cargo xtask jail doctor --probe [BUILD OPTIONS] [--for SECONDS] [-- ARGS...]
 
-The first form runs the jail as `verify` does, under strace, and lists each
+The first form runs the jail as `verify` does (as nobody when root, with
+the same refusals of hostile archives), under strace, and lists each
 path the program tried to open, stat or exec inside the jail and could not
 (ENOENT, EACCES), once, with the settings line or preset that adds it. The
 loader's probing of places where it then found the file is left out; paths
@@ -38,6 +40,9 @@ Options:
       --for SECONDS     how long to run (default 3)
       --arg VALUE       a daemon argument (repeat; replaces the manifest's)
       --manifest FILE   default: the archive's name with .json for .tar.gz
+      --as-jail-user    as root, run as the jail's user instead of nobody
+                        (see verify --help)
+      --max-size BYTES  the most the archive may unpack to (see verify --help)
       --sysroot DIR     where the jail's files came from (default /), to
                         tell missing files from optional ones
       --keep            keep the scratch folder and say where it is
@@ -82,33 +87,38 @@ fn diagnose(flags: RunFlags) -> Result<ExitCode> {
             "doctor: {} missing in the jail (present on {from}):",
             count(diagnosis.missing.len())
         );
+        // Paths come from what the jailed program did: escaped, as a
+        // name with a newline or an escape sequence could forge the report.
         for finding in &diagnosis.missing {
             println!(
                 "  {} ({}: {})",
-                finding.what,
+                printable_text(&finding.what, false),
                 finding.errno,
                 finding.syscalls.join(", ")
             );
             if !finding.tried.is_empty() {
-                println!("      tried: {}", finding.tried.join(", "));
+                println!(
+                    "      tried: {}",
+                    printable_text(&finding.tried.join(", "), false)
+                );
             }
             for (index, fix) in finding.fixes.iter().enumerate() {
                 let label = if index == 0 { "add" } else { " or" };
-                println!("      {label}: {fix}");
+                println!("      {label}: {}", printable_text(fix, false));
             }
         }
     }
     if !diagnosis.optional.is_empty() {
         println!("doctor: also tried, but absent on {from} too (probably optional):");
         for finding in &diagnosis.optional {
-            println!("  {}", finding.what);
+            println!("  {}", printable_text(&finding.what, false));
         }
     }
     if !diagnosis.kernel.is_empty() {
         let paths: Vec<&str> = diagnosis.kernel.iter().map(|f| f.what.as_str()).collect();
         println!(
             "doctor: also tried kernel file systems a jail does not have (usually harmless): {}",
-            paths.join(", ")
+            printable_text(&paths.join(", "), false)
         );
     }
     let ok = outcome.passed && diagnosis.missing.is_empty();

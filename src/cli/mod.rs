@@ -43,6 +43,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             }
             match error {
                 Error::Usage(_) => ExitCode::from(2),
+                // As a shell reports a command stopped by Ctrl-C.
+                Error::Interrupted { .. } => ExitCode::from(130),
                 _ => ExitCode::FAILURE,
             }
         }

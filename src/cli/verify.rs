@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use super::text;
 use crate::error::{Error, Result};
-use crate::verify::{self, DEFAULT_SECONDS, Ended, Identity, Outcome, Request};
+use crate::verify::names::printable_text;
+use crate::verify::{self, DEFAULT_SECONDS, Ended, Identity, Outcome, Request, bounds};
 
 const HELP: &str = "\
 cargo xtask jail verify: run a jail's daemon inside the jail for a while
@@ -17,17 +18,31 @@ Usage: cargo xtask jail verify ARCHIVE [OPTIONS] [-- COMMAND ARGS...]
 
 Extracts ARCHIVE (a Linux jail) into a scratch folder and starts the daemon
 inside it, with the path and arguments of the manifest beside the archive:
-as root, with chroot as the jail's user (nobody when this host has no such
-user); otherwise in a user and mount namespace, as yourself. Passes when the
-daemon is still running when the time is up, or, given a COMMAND (a path
-inside the jail), when COMMAND exits 0 in time. The exit status says which.
-Only a run as root checks file permissions as the jail's user sees them:
-in a user namespace every file of the jail is yours.
+as root, with chroot as nobody (uid and gid 65534); otherwise in a user and
+mount namespace, as yourself. Passes when the daemon is still running when
+the time is up, or, given a COMMAND (a path inside the jail), when COMMAND
+exits 0 in time. The exit status says which (130 when interrupted).
+
+The archive and manifest are untrusted: an entry that could lead outside
+the jail (a `..` or absolute name, a symlinked jail root, a file under a
+symlink, a hard link), a device node other than null, zero, tty, urandom or
+random with their own numbers at /dev/<name>, a FIFO, or more data than the
+manifest records is refused before anything runs; setuid and setgid bits
+are dropped. The scratch folder is removed on the way out, also on SIGINT,
+SIGTERM or SIGHUP.
 
 Options:
       --for SECONDS     how long the daemon must stay up (default 3)
       --arg VALUE       a daemon argument (repeat; replaces the manifest's)
       --manifest FILE   default: the archive's name with .json for .tar.gz
+      --as-jail-user    as root, run as the jail's user instead of nobody,
+                        if this host has it as an ordinary account (uid
+                        1000 or more), with that account's own primary
+                        group; only then do file permissions show as the
+                        installed jail's user sees them
+      --max-size BYTES  the most the archive may unpack to, in all and per
+                        file (K, M, G suffixes; default: the sizes its
+                        manifest records, at most 1G)
       --keep            keep the scratch folder and say where it is
   -h, --help";
 
@@ -87,6 +102,11 @@ pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> R
                 .push(text(&mut parser)?),
             Long("manifest") => flags.request.manifest = Some(text(&mut parser)?.into()),
             Long("keep") => flags.request.keep = true,
+            Long("as-jail-user") => flags.request.as_jail_user = true,
+            Long("max-size") => {
+                let value = text(&mut parser)?;
+                flags.request.max_size = Some(bounds::parse_size(&value).map_err(Error::Usage)?);
+            }
             Long("sysroot") if doctor => flags.sysroot = Some(super::sysroot(&mut parser)?),
             Long("probe") if doctor => flags.probe = true,
             Short('h') | Long("help") => flags.help = true,
@@ -155,7 +175,10 @@ pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> R
 pub(super) fn print_outcome(outcome: &Outcome, request: &Request) {
     let how = match &outcome.identity {
         Identity::Chroot { uid, gid, name } => {
-            format!("chroot as {name}, uid {uid}, gid {gid}")
+            format!(
+                "chroot as {}, uid {uid}, gid {gid}",
+                printable_text(name, false)
+            )
         }
         Identity::UserNamespace => "a user namespace, as yourself".to_string(),
         Identity::Host => "no jail".to_string(),
@@ -164,9 +187,12 @@ pub(super) fn print_outcome(outcome: &Outcome, request: &Request) {
         .archive
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    // The command and the program's output come from the archive and its
+    // manifest: control characters are shown escaped, never sent to the terminal.
     println!(
-        "verify: {archive}: ran {} ({how})",
-        outcome.command.join(" ")
+        "verify: {}: ran {} ({how})",
+        printable_text(&archive, false),
+        printable_text(&outcome.command.join(" "), false)
     );
     let seconds = outcome.seconds;
     let took = format!("{:.1} s", outcome.elapsed.as_secs_f64());
@@ -198,7 +224,7 @@ pub(super) fn print_outcome(outcome: &Outcome, request: &Request) {
             continue;
         }
         println!("verify: the program's {name}:");
-        for line in text.lines() {
+        for line in printable_text(text, true).lines() {
             println!("  {line}");
         }
     }
@@ -239,6 +265,10 @@ mod tests {
         assert!(parse_strs(&["a", "--for", "soon"], false).is_err());
         assert!(parse_strs(&["a", "--probe"], false).is_err());
         assert!(parse_strs(&["a", "--locked"], false).is_err());
+        let flags = parse_strs(&["a", "--max-size", "64M", "--as-jail-user"], false).unwrap();
+        assert_eq!(flags.request.max_size, Some(64 << 20));
+        assert!(flags.request.as_jail_user);
+        assert!(parse_strs(&["a", "--max-size", "lots"], false).is_err());
     }
 
     #[test]

@@ -1,23 +1,41 @@
-//! Extracts a jail archive into a scratch folder, trusting nothing in it:
-//! every entry must lie under the jail root the manifest names, nothing is
-//! written through a symlink, and device nodes become empty placeholder
-//! files that the run bind-mounts the host's matching nodes onto (creating
-//! nodes needs root, and a user namespace never may).
+//! Extracts a jail archive into a scratch folder, trusting nothing in it
+//! (it may be a download, and verify runs as root):
+//! - the jail root and the directories above it are made here, as real
+//!   directories, before the first entry; an entry for any of them that is
+//!   not a directory (`j -> /`) is refused, so chroot never lands outside;
+//! - every other entry lies under the jail root, with a plain relative name
+//!   (no `..`, no control characters); each parent is opened step by step
+//!   without following symlinks and each file made with `O_EXCL |
+//!   O_NOFOLLOW` in it, so nothing is ever written through a link;
+//! - only directories, regular files, symlinks and the allow-listed device
+//!   nodes at `/dev/<name>` are taken: no hard links (jailpack never writes
+//!   them, and one can alias a host file), FIFOs or block devices;
+//! - setuid, setgid and sticky bits are dropped from files (sticky stays on
+//!   directories, as a world-writable tmp needs it);
+//! - data is streamed through one fixed buffer, within [`Bounds`].
+//!
+//! Device nodes become empty placeholder files that the run bind-mounts
+//! the host's matching nodes onto (creating nodes needs root, and a user
+//! namespace never may).
 
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
+use tar::EntryType;
+
+use super::bounds::Bounds;
+use super::devices::{self, DeviceNode};
+use super::members::{Members, Meta, unreadable};
+use super::names::{self, shown};
+use super::nofollow::{Dir, Kind};
+use super::signals;
 use crate::error::{Error, Result};
 
-/// A device node the archive asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceNode {
-    /// The placeholder file in the extracted jail.
-    pub path: PathBuf,
-    pub major: u32,
-    pub minor: u32,
-}
+/// The copy buffer: what a file of any size costs in memory.
+const BUFFER: usize = 64 << 10;
 
 #[derive(Debug)]
 pub struct Extracted {
@@ -26,267 +44,447 @@ pub struct Extracted {
     pub devices: Vec<DeviceNode>,
 }
 
-/// Extracts `archive` (a `.tar.gz`) under `dest`. `owner`, when extracting
-/// as root, is the (uid, gid) the daemon will run as: entries the archive
-/// gives to a user or group other than root get it, the rest stay root's.
-pub fn extract(
-    archive: &Path,
-    dest: &Path,
-    jail_root: &Path,
-    owner: Option<(u32, u32)>,
-) -> Result<Extracted> {
-    let bad = |message: String| Error::Input {
-        path: archive.to_path_buf(),
-        message,
+/// What to extract, and where.
+pub struct Extraction<'a> {
+    pub archive: &'a Path,
+    /// An empty directory of the scratch folder.
+    pub dest: &'a Path,
+    /// The jail root's components (checked by the caller: plain names).
+    pub jail_root: &'a [OsString],
+    /// When extracting as root, the (uid, gid) the program runs as: entries
+    /// the archive gives to a user or group other than root get it, the
+    /// rest stay root's.
+    pub owner: Option<(u32, u32)>,
+    pub bounds: Bounds,
+}
+
+/// Where the extraction is: the open scratch folder, the modes to set last.
+struct State<'a> {
+    job: &'a Extraction<'a>,
+    dest: Dir,
+    /// Directory → mode, set deepest first once everything is written, so
+    /// a read-only directory is filled first.
+    modes: BTreeMap<Vec<OsString>, u32>,
+    devices: Vec<DeviceNode>,
+    saw_root: bool,
+    buffer: Vec<u8>,
+}
+
+pub fn extract(job: &Extraction) -> Result<Extracted> {
+    let file = open_archive(job.archive)?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut members = Members::new(&mut archive, job.archive, job.bounds)?;
+    let dest = Dir::open(job.dest).map_err(|source| scratch(job.dest, source))?;
+    let mut state = State {
+        job,
+        dest,
+        modes: BTreeMap::new(),
+        devices: Vec::new(),
+        saw_root: false,
+        buffer: vec![0; BUFFER],
     };
-    let read_error = |source| Error::Read {
-        path: archive.to_path_buf(),
-        source,
-    };
-    let jail_rel = jail_root
-        .strip_prefix("/")
-        .unwrap_or(jail_root)
-        .to_path_buf();
-    let file = std::fs::File::open(archive).map_err(read_error)?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut devices = Vec::new();
-    let mut directories: Vec<(PathBuf, u32)> = Vec::new();
-    let mut saw_root = false;
-    for entry in tar.entries().map_err(read_error)? {
-        let mut entry = entry.map_err(read_error)?;
-        let raw = entry.path().map_err(read_error)?.into_owned();
-        let relative = clean(&raw).ok_or_else(|| {
-            bad(format!(
-                "entry {} is not a plain relative path",
-                raw.display()
-            ))
-        })?;
-        let header = entry.header();
-        let kind = header.entry_type();
-        let mode = header.mode().map_err(read_error)? & 0o1777;
-        if !relative.starts_with(&jail_rel) {
-            // GNU tar lists the directories above the root when asked to.
-            if kind.is_dir() && jail_rel.starts_with(&relative) {
-                continue;
-            }
-            return Err(bad(format!(
-                "entry {} lies outside the jail root {}",
-                relative.display(),
-                jail_root.display()
-            )));
-        }
-        saw_root |= relative == jail_rel;
-        let target = dest.join(&relative);
-        no_symlink_above(dest, &relative).map_err(bad)?;
-        let user = header.username().ok().flatten().unwrap_or("").to_string();
-        let group = header.groupname().ok().flatten().unwrap_or("").to_string();
-        let write_error = |source| Error::Write {
-            path: target.clone(),
-            source,
-        };
-        if kind.is_dir() {
-            match std::fs::symlink_metadata(&target) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Err(bad(format!("{} appears twice", relative.display())));
-                }
-                Err(_) => std::fs::create_dir_all(&target).map_err(write_error)?,
-            }
-            directories.push((target.clone(), mode));
-        } else if kind.is_file() {
-            let mut out = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&target)
-                .map_err(write_error)?;
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(read_error)?;
-            std::io::Write::write_all(&mut out, &bytes).map_err(write_error)?;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
-                .map_err(write_error)?;
-        } else if kind.is_symlink() {
-            let link = entry
-                .link_name()
-                .map_err(read_error)?
-                .ok_or_else(|| bad(format!("symlink {} has no target", relative.display())))?;
-            std::os::unix::fs::symlink(&link, &target).map_err(write_error)?;
-        } else if kind.is_character_special() {
-            let major = header.device_major().ok().flatten().unwrap_or(0);
-            let minor = header.device_minor().ok().flatten().unwrap_or(0);
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&target)
-                .map_err(write_error)?;
-            devices.push(DeviceNode {
-                path: target.clone(),
-                major,
-                minor,
-            });
-        } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
-            continue;
-        } else {
-            return Err(bad(format!(
-                "entry {} is of a kind a jail never holds ({kind:?})",
-                relative.display()
-            )));
-        }
-        if let Some((uid, gid)) = owner {
-            let uid = if user == "root" || user.is_empty() {
-                0
-            } else {
-                uid
-            };
-            let gid = if ["root", "wheel", ""].contains(&group.as_str()) {
-                0
-            } else {
-                gid
-            };
-            if (uid, gid) != (0, 0) {
-                std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(write_error)?;
-            }
-        }
+    state.make_root()?;
+    while let Some((meta, mut data)) = members.next_member()? {
+        state.take(&meta, &mut data)?;
     }
-    if !saw_root {
-        return Err(bad(format!(
-            "the archive holds no entry for the jail root {} its manifest names",
-            jail_root.display()
-        )));
+    if !state.saw_root {
+        return Err(Error::Input {
+            path: job.archive.to_path_buf(),
+            message: format!(
+                "the archive holds no entry for the jail root {} its manifest names; give the archive and manifest `cargo xtask jail` wrote together",
+                root_display(job.jail_root)
+            ),
+        });
     }
-    // Modes last, deepest first, so a read-only directory is filled first.
-    for (dir, mode) in directories.iter().rev() {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(*mode)).map_err(
-            |source| Error::Write {
-                path: dir.clone(),
-                source,
-            },
-        )?;
-    }
+    state.set_modes()?;
+    // The chroot goes by path: check once more that the path is the tree's own.
+    state
+        .dest
+        .walk(job.jail_root)
+        .map_err(|e| scratch(&job.dest.join(root_path(job.jail_root)), e))?;
     Ok(Extracted {
-        root: dest.join(jail_rel),
-        devices,
+        root: job.dest.join(root_path(job.jail_root)),
+        devices: state.devices,
     })
 }
 
-/// The path without `./`, or `None` if it has `..`, is absolute or empty.
-fn clean(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(name) => out.push(name),
-            Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+impl State<'_> {
+    /// The jail root and the directories above it, made here, so that no
+    /// entry can make them a symlink.
+    fn make_root(&mut self) -> Result<()> {
+        let root = self.job.jail_root;
+        let mut at = self.dest.walk(&[]).map_err(|e| scratch(self.job.dest, e))?;
+        for depth in 1..=root.len() {
+            let name = &root[depth - 1];
+            at.mkdir(name, 0o700)
+                .map_err(|e| scratch(&self.job.dest.join(root_path(&root[..depth])), e))?;
+            at = at
+                .open_dir(name)
+                .map_err(|e| scratch(&self.job.dest.join(root_path(&root[..depth])), e))?;
+            self.modes.insert(root[..depth].to_vec(), 0o755);
         }
+        Ok(())
     }
-    (!out.as_os_str().is_empty()).then_some(out)
-}
 
-/// Refuses an entry whose parent, inside `dest`, is reached through a
-/// symlink: writing there could land outside the scratch folder.
-fn no_symlink_above(dest: &Path, relative: &Path) -> std::result::Result<(), String> {
-    let mut at = dest.to_path_buf();
-    let parents: Vec<_> = relative
-        .parent()
-        .map_or_else(Vec::new, |p| p.components().collect());
-    for component in parents {
-        at.push(component);
-        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(format!(
-                "entry {} lies under the symlink {}",
-                relative.display(),
-                at.strip_prefix(dest).unwrap_or(&at).display()
+    fn take(&mut self, meta: &Meta, data: &mut impl Read) -> Result<()> {
+        let entry = shown(&meta.name);
+        let path = names::entry_components(&meta.name).map_err(|p| self.refuse(&entry, p))?;
+        let root = self.job.jail_root;
+        let is_dir = meta.kind == EntryType::Directory;
+        if meta.size > 0 && meta.kind != EntryType::Regular {
+            return Err(self.refuse(
+                &entry,
+                format!(
+                    "a {} carrying {} bytes of data",
+                    kind_name(meta.kind),
+                    meta.size
+                ),
             ));
         }
+        if path.len() <= root.len() && root.starts_with(&path) {
+            if !is_dir {
+                let what = if path.len() == root.len() {
+                    "the jail root".to_string()
+                } else {
+                    format!("{}, a directory above the jail root,", root_display(&path))
+                };
+                return Err(self.refuse(
+                    &entry,
+                    format!(
+                        "{what} is a {} here; it must be a directory, or the jail would be entered through it",
+                        kind_name(meta.kind)
+                    ),
+                ));
+            }
+            // Made already; only the root's own mode and owner come from here.
+            if path.len() == root.len() {
+                self.saw_root = true;
+                self.modes.insert(path.clone(), meta.mode & 0o1777);
+                if let Some((uid, gid)) = self.owner_of(meta) {
+                    let (parent, name) = self.parent(&path, &entry)?;
+                    parent
+                        .chown(name, uid, gid)
+                        .map_err(|e| scratch(&self.job.dest.join(root_path(&path)), e))?;
+                }
+            }
+            return Ok(());
+        }
+        if !path.starts_with(root) {
+            return Err(self.refuse(
+                &entry,
+                format!("it lies outside the jail root {}", root_display(root)),
+            ));
+        }
+        let (parent, name) = self.parent(&path, &entry)?;
+        let target = self.job.dest.join(root_path(&path));
+        let made = match meta.kind {
+            EntryType::Directory => self.directory(&parent, name, &path, meta.mode),
+            EntryType::Regular => self.file(&parent, name, &entry, meta, data),
+            EntryType::Symlink => self.symlink(&parent, name, &entry, meta),
+            EntryType::Char => self.device(&parent, name, &path, &entry, meta),
+            kind => Err(Made::Refused(self.refuse(&entry, refused_kind(kind, meta)))),
+        };
+        made.map_err(|e| match e {
+            Made::Refused(error) => error,
+            Made::Io(source) if source.kind() == io::ErrorKind::AlreadyExists => self.refuse(
+                &entry,
+                "it appears twice in the archive (or where a symlink of the same name is)".into(),
+            ),
+            Made::Io(source) => scratch(&target, source),
+        })?;
+        if let Some((uid, gid)) = self.owner_of(meta) {
+            parent
+                .chown(name, uid, gid)
+                .map_err(|e| scratch(&target, e))?;
+        }
+        Ok(())
+    }
+
+    /// The parent directory of an entry inside the root, opened step by
+    /// step without following links; missing directories are made.
+    fn parent<'p>(&mut self, path: &'p [OsString], entry: &str) -> Result<(Dir, &'p OsStr)> {
+        let (name, parents) = path
+            .split_last()
+            .expect("entries below the root have a name");
+        let mut at = self.dest.walk(&[]).map_err(|e| scratch(self.job.dest, e))?;
+        for depth in 1..=parents.len() {
+            let step = &parents[depth - 1];
+            let here = &parents[..depth];
+            let opened = match at.open_dir(step) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    at.mkdir(step, 0o700)
+                        .map_err(|e| scratch(&self.job.dest.join(root_path(here)), e))?;
+                    self.modes.entry(here.to_vec()).or_insert(0o755);
+                    at.open_dir(step)
+                }
+                other => other,
+            };
+            at = match opened {
+                Ok(dir) => dir,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                    let what = match at.kind(step) {
+                        Ok(Kind::Symlink) => "a symlink",
+                        _ => "not a directory",
+                    };
+                    return Err(self.refuse(
+                        entry,
+                        format!(
+                            "it lies under {}, which is {what}: nothing is written through a link",
+                            shown(root_path(here).as_os_str().as_encoded_bytes())
+                        ),
+                    ));
+                }
+                Err(e) => return Err(scratch(&self.job.dest.join(root_path(here)), e)),
+            };
+        }
+        Ok((at, name.as_os_str()))
+    }
+
+    fn directory(
+        &mut self,
+        parent: &Dir,
+        name: &OsStr,
+        path: &[OsString],
+        mode: u32,
+    ) -> Result<(), Made> {
+        match parent.mkdir(name, 0o700) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // Listed again, or made for an entry below it: fine if it
+                // is a directory.
+                if parent.kind(name).map_err(Made::Io)? != Kind::Directory {
+                    return Err(Made::Io(e));
+                }
+            }
+            other => other.map_err(Made::Io)?,
+        }
+        self.modes.insert(path.to_vec(), mode & 0o1777);
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        parent: &Dir,
+        name: &OsStr,
+        entry: &str,
+        meta: &Meta,
+        data: &mut impl Read,
+    ) -> Result<(), Made> {
+        let mut out = parent.create_file(name, 0o600).map_err(Made::Io)?;
+        match copy_bounded(data, &mut out, meta.size, &mut self.buffer) {
+            Ok(()) => {}
+            Err(Copy::Write(e)) => return Err(Made::Io(e)),
+            Err(Copy::Read(e)) => return Err(Made::Refused(unreadable(self.job.archive, &e))),
+            Err(Copy::Interrupted(error)) => return Err(Made::Refused(error)),
+            Err(Copy::Size(problem)) => return Err(Made::Refused(self.refuse(entry, problem))),
+        }
+        // No setuid, setgid or sticky bit on a file.
+        set_file_mode(&out, meta.mode & 0o777).map_err(Made::Io)
+    }
+
+    fn symlink(
+        &mut self,
+        parent: &Dir,
+        name: &OsStr,
+        entry: &str,
+        meta: &Meta,
+    ) -> Result<(), Made> {
+        let target = meta.link.as_deref().unwrap_or_default();
+        if target.is_empty() || target.iter().any(|b| names::is_control(*b)) {
+            return Err(Made::Refused(self.refuse(
+                entry,
+                "a symlink with an empty target or control characters in it".into(),
+            )));
+        }
+        // Never followed on this side: inside the chroot it resolves there.
+        parent.symlink(target, name).map_err(Made::Io)
+    }
+
+    fn device(
+        &mut self,
+        parent: &Dir,
+        name: &OsStr,
+        path: &[OsString],
+        entry: &str,
+        meta: &Meta,
+    ) -> Result<(), Made> {
+        let (major, minor) = meta.device.unwrap_or((0, 0));
+        let inside = &path[self.job.jail_root.len()..];
+        let allowed = devices::allowed(inside, major, minor)
+            .map_err(|problem| Made::Refused(self.refuse(entry, problem)))?;
+        parent.create_file(name, 0o600).map_err(Made::Io)?;
+        self.devices.push(DeviceNode {
+            path: self.job.dest.join(root_path(path)),
+            name: allowed,
+        });
+        Ok(())
+    }
+
+    /// The daemon's IDs for an entry the archive gives to someone other
+    /// than root; `None` to leave it root's (or when not extracting as root).
+    fn owner_of(&self, meta: &Meta) -> Option<(u32, u32)> {
+        let (uid, gid) = self.job.owner?;
+        let uid = if [&b"root"[..], b""].contains(&meta.user.as_slice()) {
+            0
+        } else {
+            uid
+        };
+        let gid = if [&b"root"[..], b"wheel", b""].contains(&meta.group.as_slice()) {
+            0
+        } else {
+            gid
+        };
+        ((uid, gid) != (0, 0)).then_some((uid, gid))
+    }
+
+    fn set_modes(&mut self) -> Result<()> {
+        let mut dirs: Vec<(&Vec<OsString>, &u32)> = self.modes.iter().collect();
+        dirs.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        for (path, mode) in dirs {
+            let at = self.job.dest.join(root_path(path));
+            self.dest
+                .walk(path)
+                .and_then(|dir| dir.chmod(*mode))
+                .map_err(|e| scratch(&at, e))?;
+        }
+        Ok(())
+    }
+
+    fn refuse(&self, entry: &str, problem: String) -> Error {
+        Error::Refused {
+            archive: self.job.archive.to_path_buf(),
+            entry: entry.to_string(),
+            problem,
+            help: "jailpack never writes such an entry: the archive was altered or made by another tool; do not install it, rebuild it with `cargo xtask jail`".into(),
+        }
+    }
+}
+
+/// How making one entry failed.
+enum Made {
+    Refused(Error),
+    Io(io::Error),
+}
+
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+    Size(String),
+    Interrupted(Error),
+}
+
+/// Copies exactly `size` bytes through `buffer`, checking the count as it
+/// goes: the header's size was checked against the bounds, and the actual
+/// bytes must not exceed it even if a reader gives more.
+fn copy_bounded(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    size: u64,
+    buffer: &mut [u8],
+) -> Result<(), Copy> {
+    let mut copied: u64 = 0;
+    loop {
+        signals::check().map_err(Copy::Interrupted)?;
+        let n = match from.read(buffer) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        copied += n as u64;
+        if copied > size {
+            return Err(Copy::Size(format!(
+                "it holds more data than the {size} bytes its header gives"
+            )));
+        }
+        to.write_all(&buffer[..n]).map_err(Copy::Write)?;
+    }
+    if copied < size {
+        return Err(Copy::Size(format!(
+            "the archive ends after {copied} of its {size} bytes"
+        )));
     }
     Ok(())
 }
 
-/// Makes everything under `dir` removable by its owner again (a jail may
-/// hold read-only directories), before the scratch folder is deleted.
-pub fn make_removable(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// The archive, opened without blocking on a FIFO and refused unless it is
+/// a regular file.
+fn open_archive(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_error = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
     };
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            make_removable(&entry.path());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(read_error)?;
+    if !file.metadata().map_err(read_error)?.is_file() {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "not a regular file; give the jail archive (.tar.gz) `cargo xtask jail` wrote"
+                .into(),
+        });
+    }
+    Ok(file)
+}
+
+fn refused_kind(kind: EntryType, meta: &Meta) -> String {
+    match kind {
+        EntryType::Link => format!(
+            "a hard link (to {}); jailpack never writes hard links, and one can alias a file outside the jail",
+            shown(meta.link.as_deref().unwrap_or_default())
+        ),
+        EntryType::Block => "a block device; a jail never holds disks".into(),
+        EntryType::Fifo => {
+            "a FIFO, which blocks whoever opens it; a jail's archive never holds one".into()
         }
+        other => format!(
+            "an entry of a kind a jail never holds ({})",
+            kind_name(other)
+        ),
+    }
+}
+
+fn kind_name(kind: EntryType) -> String {
+    match kind {
+        EntryType::Regular => "regular file".into(),
+        EntryType::Directory => "directory".into(),
+        EntryType::Symlink => "symlink".into(),
+        EntryType::Link => "hard link".into(),
+        EntryType::Char => "character device".into(),
+        EntryType::Block => "block device".into(),
+        EntryType::Fifo => "FIFO".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn root_path(components: &[OsString]) -> PathBuf {
+    components.iter().collect()
+}
+
+fn root_display(components: &[OsString]) -> String {
+    shown(
+        Path::new("/")
+            .join(root_path(components))
+            .as_os_str()
+            .as_encoded_bytes(),
+    )
+}
+
+fn scratch(path: &Path, source: io::Error) -> Error {
+    Error::Scratch {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn archive(entries: &[(&str, tar::EntryType, &str)]) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.tar.gz");
-        let file = std::fs::File::create(&path).unwrap();
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::fast(),
-        ));
-        for (name, kind, data) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(*kind);
-            header.set_mode(0o755);
-            header.set_size(if kind.is_file() { data.len() as u64 } else { 0 });
-            if kind.is_symlink() {
-                builder.append_link(&mut header, name, data).unwrap();
-            } else {
-                builder
-                    .append_data(&mut header, name, data.as_bytes())
-                    .unwrap();
-            }
-        }
-        builder.into_inner().unwrap().finish().unwrap();
-        (dir, path)
-    }
-
-    #[test]
-    fn nothing_is_written_through_a_symlink_or_outside_the_root() {
-        use tar::EntryType::{Directory, Regular, Symlink};
-        let (dir, path) = archive(&[
-            ("j", Directory, ""),
-            ("j/etc", Symlink, "../../outside"),
-            ("j/etc/passwd", Regular, "x"),
-        ]);
-        let dest = dir.path().join("x");
-        std::fs::create_dir(&dest).unwrap();
-        let err = extract(&path, &dest, Path::new("/j"), None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("under the symlink"), "{err}");
-        assert!(!dir.path().join("outside").exists());
-
-        let (dir, path) = archive(&[("j", Directory, ""), ("k/a", Regular, "x")]);
-        let dest = dir.path().join("x");
-        std::fs::create_dir(&dest).unwrap();
-        let err = extract(&path, &dest, Path::new("/j"), None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("outside the jail root"), "{err}");
-    }
-
-    #[test]
-    fn files_links_and_modes_arrive() {
-        use tar::EntryType::{Char, Directory, Regular, Symlink};
-        let (dir, path) = archive(&[
-            ("var", Directory, ""),
-            ("var/j", Directory, ""),
-            ("var/j/bin", Directory, ""),
-            ("var/j/bin/d", Regular, "#!"),
-            ("var/j/dev", Directory, ""),
-            ("var/j/dev/null", Char, ""),
-            ("var/j/sbin", Symlink, "bin"),
-        ]);
-        let dest = dir.path().join("x");
-        std::fs::create_dir(&dest).unwrap();
-        let out = extract(&path, &dest, Path::new("/var/j"), None).unwrap();
-        assert_eq!(out.root, dest.join("var/j"));
-        assert_eq!(std::fs::read(out.root.join("sbin/d")).unwrap(), b"#!");
-        assert_eq!(out.devices.len(), 1);
-        assert_eq!(out.devices[0].path, out.root.join("dev/null"));
-    }
-}
+mod tests;

@@ -1,23 +1,40 @@
 //! Stage 5, verify (optional): extracts a jail archive into a scratch folder
-//! and runs the daemon inside it for a bounded time — with chroot and the
-//! jail's user (else nobody) when root, in a user and mount namespace when
-//! not — and reports whether it started and stayed up (or, for a one-shot
-//! command, exited 0). Traced (`doctor`), the run also tells which paths
-//! the program tried and could not find in the jail; `--probe` runs the
-//! freshly built program outside any jail to learn its runtime files.
+//! and runs the daemon inside it for a bounded time — with chroot as nobody
+//! (or, when asked, the jail's own ordinary user) when root, in a user and
+//! mount namespace when not — and reports whether it started and stayed up
+//! (or, for a one-shot command, exited 0). Traced (`doctor`), the run also
+//! tells which paths the program tried and could not find in the jail;
+//! `--probe` runs the freshly built program outside any jail to learn its
+//! runtime files.
+//!
+//! The archive and its manifest may be downloads, and verify runs as root:
+//! nothing in them may reach outside the scratch folder, pick a host
+//! account or host device, or take unbounded memory or disk (see
+//! [`extract`], [`identity`], [`devices`], [`bounds`]). The scratch folder
+//! goes on every way out, a signal included ([`signals`]).
 //!
 //! Linux archives only: the run uses Linux namespaces, and the daemon runs
 //! natively.
 
+pub mod bounds;
+pub mod devices;
 pub mod doctor;
 pub mod extract;
+pub mod identity;
+mod members;
+pub mod names;
+pub mod nofollow;
 pub mod run;
+pub mod signals;
 pub mod trace;
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use self::run::{Ended, Identity};
+pub use self::identity::Identity;
+pub use self::run::Ended;
 use crate::closure::target::Os;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -40,6 +57,12 @@ pub struct Request {
     pub trace: bool,
     /// Keep the scratch folder (its path is in the outcome).
     pub keep: bool,
+    /// `--max-size`: the most the archive may unpack to, in all and per
+    /// file; default: from the sizes its manifest records.
+    pub max_size: Option<u64>,
+    /// `--as-jail-user`: as root, run as the jail's user when this host has
+    /// it as an ordinary account, instead of nobody.
+    pub as_jail_user: bool,
 }
 
 /// What happened.
@@ -77,7 +100,8 @@ pub fn default_manifest(archive: &Path) -> PathBuf {
 }
 
 /// Extracts and runs; an `Err` means verify itself could not do its job
-/// (a bad archive, a missing tool), not that the daemon failed.
+/// (a bad or hostile archive, a missing tool, a signal), not that the
+/// daemon failed.
 pub fn verify(request: &Request) -> Result<Outcome> {
     let manifest = request
         .manifest
@@ -85,9 +109,16 @@ pub fn verify(request: &Request) -> Result<Outcome> {
         .unwrap_or_else(|| default_manifest(&request.archive));
     let info = Manifest::read(&manifest)?;
     check_runnable(&info, &manifest)?;
+    let paths = Paths::of(&info, &manifest)?;
     let identity = if run::effective_uid()? == 0 {
-        run_as(&info.user, &info.group)
+        identity::as_root(&info.user, request.as_jail_user)?
     } else {
+        if request.as_jail_user {
+            return Err(Error::Usage(
+                "--as-jail-user needs root: without it the jail runs in a user namespace, as yourself"
+                    .into(),
+            ));
+        }
         if let Err(why) = run::user_namespaces_work()? {
             return Err(Error::Tool {
                 tool: "unshare".into(),
@@ -98,29 +129,87 @@ pub fn verify(request: &Request) -> Result<Outcome> {
         }
         Identity::UserNamespace
     };
-    let scratch = tempfile::Builder::new()
-        .prefix("jailpack-verify-")
-        .tempdir()
-        .map_err(|source| Error::Write {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-    let result = run_in(request, &info, &identity, scratch.path());
-    let kept = if request.keep {
-        Some(scratch.keep())
-    } else {
-        extract::make_removable(scratch.path());
-        drop(scratch);
-        None
-    };
+    // Before the scratch folder exists, so that no signal can leave it.
+    let _handlers = signals::install()?;
+    let scratch = Scratch::new("jailpack-verify-")?;
+    let result = run_in(request, &info, &paths, &identity, scratch.path());
+    let interrupted = matches!(result, Err(Error::Interrupted { .. }));
+    let kept = (request.keep && !interrupted).then(|| scratch.keep());
     let mut outcome = result?;
     outcome.kept = kept;
     Ok(outcome)
 }
 
+/// The manifest's paths, checked: plain absolute names only.
+struct Paths {
+    manifest: PathBuf,
+    jail_root: Vec<OsString>,
+}
+
+impl Paths {
+    fn of(info: &Manifest, manifest: &Path) -> Result<Paths> {
+        let bad = |field: &str, path: &Path, problem: String| Error::Input {
+            path: manifest.to_path_buf(),
+            message: format!(
+                "{field} {:?}: {problem}; a manifest jailpack wrote never has that: give the manifest `cargo xtask jail` wrote beside the archive",
+                names::shown(path.as_os_str().as_bytes())
+            ),
+        };
+        let jail_root = names::absolute_components(info.jail_root.as_os_str().as_bytes())
+            .map_err(|p| bad("jail_root", &info.jail_root, p))?;
+        let exec = names::absolute_components(info.exec.as_os_str().as_bytes())
+            .map_err(|p| bad("exec", &info.exec, p))?;
+        if exec.is_empty() {
+            return Err(bad("exec", &info.exec, "it names no file".into()));
+        }
+        Ok(Paths {
+            manifest: manifest.to_path_buf(),
+            jail_root,
+        })
+    }
+}
+
+/// The scratch folder: removed when dropped — after a run, an error or a
+/// panic's unwind — once its read-only directories are made removable
+/// (without following the links a daemon may have left there).
+struct Scratch {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    fn new(prefix: &str) -> Result<Scratch> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(|source| Error::Scratch {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        Ok(Scratch { dir: Some(dir) })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.as_ref().expect("present until dropped").path()
+    }
+
+    fn keep(mut self) -> PathBuf {
+        self.dir.take().expect("present until dropped").keep()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            nofollow::make_removable(dir.path());
+            drop(dir);
+        }
+    }
+}
+
 fn run_in(
     request: &Request,
     info: &Manifest,
+    paths: &Paths,
     identity: &Identity,
     scratch: &Path,
 ) -> Result<Outcome> {
@@ -129,14 +218,21 @@ fn run_in(
         Identity::UserNamespace | Identity::Host => None,
     };
     let dest = scratch.join("extracted");
-    std::fs::create_dir(&dest).map_err(|source| Error::Write {
+    std::fs::create_dir(&dest).map_err(|source| Error::Scratch {
         path: dest.clone(),
         source,
     })?;
-    let extracted = extract::extract(&request.archive, &dest, &info.jail_root, owner)?;
+    let extracted = extract::extract(&extract::Extraction {
+        archive: &request.archive,
+        dest: &dest,
+        jail_root: &paths.jail_root,
+        owner,
+        bounds: bounds::Bounds::new(info, request.max_size),
+    })?;
     let (command, one_shot) = match &request.command {
         Some(command) if !command.is_empty() => (command.clone(), true),
         _ => {
+            check_program(&extracted.root, &info.exec, &paths.manifest)?;
             let mut command = vec![info.exec.display().to_string()];
             command.extend(request.args.clone().unwrap_or_else(|| info.args.clone()));
             (command, false)
@@ -144,7 +240,7 @@ fn run_in(
     };
     let trace_prefix = scratch.join("trace").join("t");
     if request.trace {
-        std::fs::create_dir(scratch.join("trace")).map_err(|source| Error::Write {
+        std::fs::create_dir(scratch.join("trace")).map_err(|source| Error::Scratch {
             path: scratch.join("trace"),
             source,
         })?;
@@ -161,6 +257,7 @@ fn run_in(
         stdout: &stdout,
         stderr: &stderr,
     })?;
+    signals::check()?;
     let events = if request.trace {
         Some(trace::read(&trace_prefix, trace::Start::Chroot)?)
     } else {
@@ -180,11 +277,38 @@ fn run_in(
         seconds,
         ended,
         elapsed,
-        stdout: read_lossy(&stdout),
-        stderr: read_lossy(&stderr),
+        stdout: read_output(&stdout),
+        stderr: read_output(&stderr),
         events,
         kept: None,
     })
+}
+
+/// The manifest's program must be a regular file of the extracted jail,
+/// found as the chroot will find it (links followed only inside the jail).
+/// Only this side looks: the chroot itself resolves it in the jail.
+fn check_program(root: &Path, exec: &Path, manifest: &Path) -> Result<()> {
+    let bad = |problem: String| Error::Input {
+        path: manifest.to_path_buf(),
+        message: format!(
+            "exec {:?}: {problem}; give the archive and the manifest `cargo xtask jail` wrote together",
+            names::shown(exec.as_os_str().as_bytes())
+        ),
+    };
+    let dir = nofollow::Dir::open(root).map_err(|source| Error::Scratch {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    match nofollow::kind_in_root(&dir, exec.as_os_str().as_bytes()) {
+        Ok(nofollow::Kind::File) => Ok(()),
+        Ok(kind) => Err(bad(format!(
+            "it is not a regular file in the jail ({kind:?})"
+        ))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            Err(bad("the archive does not hold it".into()))
+        }
+        Err(e) => Err(bad(format!("cannot be followed in the jail: {e}"))),
+    }
 }
 
 /// Linux archives for this machine's architecture only.
@@ -221,42 +345,32 @@ fn check_runnable(info: &Manifest, manifest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The jail's user when this host has one (never root), else nobody.
-fn run_as(user: &str, group: &str) -> Identity {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let field = |text: &str, name: &str, index: usize| -> Option<u32> {
-        text.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.first() == Some(&name))
-                .then(|| fields.get(index)?.parse().ok())
-                .flatten()
-        })
-    };
-    match field(&passwd, user, 2).filter(|uid| *uid != 0) {
-        Some(uid) => {
-            let gid = field(&groups, group, 2)
-                .or_else(|| field(&passwd, user, 3))
-                .filter(|gid| *gid != 0)
-                .unwrap_or(65534);
-            Identity::Chroot {
-                uid,
-                gid,
-                name: user.to_string(),
-            }
-        }
-        None => Identity::Chroot {
-            uid: 65534,
-            gid: 65534,
-            name: format!("nobody (this host has no user {user})"),
-        },
-    }
-}
+/// The most of the program's stdout or stderr kept for the report: a
+/// daemon can write without end.
+const MAX_OUTPUT: u64 = 64 << 10;
 
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+/// What the program wrote, up to [`MAX_OUTPUT`] bytes.
+fn read_output(path: &Path) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return String::new();
+    };
+    let total = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    let _ = file.take(MAX_OUTPUT).read_to_end(&mut bytes);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if total > MAX_OUTPUT {
+        text.push_str(&format!(
+            "\n[{} more bytes not shown]\n",
+            total - MAX_OUTPUT
+        ));
+    }
+    text
 }
 
 /// `doctor --probe`: runs `executable` with `args` outside any jail, under
@@ -267,13 +381,8 @@ pub fn probe_run(
     args: &[String],
     seconds: u64,
 ) -> Result<(Vec<trace::Event>, Ended, String)> {
-    let scratch = tempfile::Builder::new()
-        .prefix("jailpack-probe-")
-        .tempdir()
-        .map_err(|source| Error::Write {
-            path: std::env::temp_dir(),
-            source,
-        })?;
+    let _handlers = signals::install()?;
+    let scratch = Scratch::new("jailpack-probe-")?;
     let executable = std::path::absolute(executable).map_err(|source| Error::Read {
         path: executable.to_path_buf(),
         source,
@@ -293,7 +402,7 @@ pub fn probe_run(
         stderr: &stderr,
     })?;
     let events = trace::read(&prefix, trace::Start::Exec(&command[0]))?;
-    Ok((events, ended, read_lossy(&stderr)))
+    Ok((events, ended, read_output(&stderr)))
 }
 
 #[cfg(test)]

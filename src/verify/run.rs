@@ -4,29 +4,20 @@
 //! mount(8) to bind the host's device nodes onto the jail's placeholders,
 //! chroot(8) to enter the jail and drop privileges, timeout(1) to bound the
 //! run, strace(1) to trace it. The PID namespace (with `--kill-child`)
-//! guarantees that nothing the daemon started outlives the run.
+//! guarantees that nothing the daemon started outlives the run; the mount
+//! namespace, private, keeps the bind mounts away from the host, so that
+//! removing the scratch folder afterwards never reaches a host device.
 
 use std::ffi::OsString;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::extract::DeviceNode;
+use super::devices::{self, DeviceNode};
+use super::identity::Identity;
+use super::signals;
 use crate::error::{Error, Result};
-
-/// Whom the program runs as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    /// We are root: chroot(2), then setgid/setuid to these.
-    Chroot { uid: u32, gid: u32, name: String },
-    /// We are not root: a user namespace in which we are root (and the
-    /// program runs with our own, unprivileged, IDs on the host).
-    UserNamespace,
-    /// Outside any jail, as ourselves (`doctor --probe`).
-    Host,
-}
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +82,11 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
         Identity::Chroot { .. } | Identity::UserNamespace => {
             inner.push(tool("chroot", "coreutils")?.into());
             if let Identity::Chroot { uid, gid, .. } = run.identity {
-                inner.push(format!("--userspec={uid}:{gid}").into());
-                inner.push(format!("--groups={gid}").into());
+                // `+` makes chroot(8) take the numbers as they are: without
+                // it, still root, it looks them up in the jail's own
+                // /etc/passwd and /etc/group, which the archive wrote.
+                inner.push(format!("--userspec=+{uid}:+{gid}").into());
+                inner.push(format!("--groups=+{gid}").into());
             }
             inner.push(run.root.into());
             inner.extend(run.command.iter().map(OsString::from));
@@ -101,11 +95,12 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
                 command.args(["--user", "--map-root-user"]);
             }
             command
-                .args(["--mount", "--pid", "--fork", "--kill-child", "--"])
+                .args(["--mount", "--propagation", "private"])
+                .args(["--pid", "--fork", "--kill-child", "--"])
                 .arg(tool("sh", "dash")?)
                 .args(["-c", SETUP, "sh"]);
             for device in run.devices {
-                command.arg(host_device(device)?).arg(&device.path);
+                command.arg(devices::host_node(device)?).arg(&device.path);
             }
             command.arg("--").args(&inner);
             command
@@ -138,6 +133,12 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
         if let Some(status) = polled {
             break status;
         }
+        if let Err(interrupted) = signals::check() {
+            // SIGKILL to unshare: --kill-child takes the namespace down too.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(interrupted);
+        }
         if Instant::now() > deadline {
             // SIGKILL to unshare: --kill-child takes the namespace down too.
             let _ = child.kill();
@@ -159,45 +160,6 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
         (None, None) => Ended::Exited(-1),
     };
     Ok((ended, elapsed))
-}
-
-/// The host's node with the numbers the archive gives: /dev/<same name>
-/// when it matches, else any node directly under /dev that does.
-fn host_device(device: &DeviceNode) -> Result<PathBuf> {
-    let matches = |path: &Path| {
-        std::fs::metadata(path).is_ok_and(|m| {
-            m.file_type().is_char_device() && split_dev(m.rdev()) == (device.major, device.minor)
-        })
-    };
-    if let Some(name) = device.path.file_name() {
-        let same = Path::new("/dev").join(name);
-        if matches(&same) {
-            return Ok(same);
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir("/dev") {
-        for entry in entries.flatten() {
-            if matches(&entry.path()) {
-                return Ok(entry.path());
-            }
-        }
-    }
-    Err(Error::Tool {
-        tool: "verify".into(),
-        message: format!(
-            "this host has no character device {},{} to stand in for {}",
-            device.major,
-            device.minor,
-            device.path.display()
-        ),
-    })
-}
-
-/// glibc's major()/minor() of a dev_t.
-fn split_dev(dev: u64) -> (u32, u32) {
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    (major as u32, minor as u32)
 }
 
 /// A system program, by absolute path (the run's PATH is not ours).
@@ -256,24 +218,4 @@ pub fn effective_uid() -> Result<u32> {
             path: "/proc/self/status".into(),
             message: "no effective user ID in it".into(),
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_numbers_split_like_glibc() {
-        assert_eq!(split_dev(0x103), (1, 3));
-        assert_eq!(split_dev(0x109), (1, 9));
-        // glibc's makedev(): large numbers use the high bits.
-        let makedev = |major: u64, minor: u64| {
-            ((major & 0xfff) << 8)
-                | ((major & !0xfff) << 32)
-                | (minor & 0xff)
-                | ((minor & !0xff) << 12)
-        };
-        assert_eq!(split_dev(makedev(259, 65536)), (259, 65536));
-        assert_eq!(split_dev(makedev(4096, 7)), (4096, 7));
-    }
 }
