@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::verify::{RunFlags, parse, print_outcome};
-use crate::build::{self, BuildRequest};
+use crate::build;
 use crate::closure::root::FsRoot;
-use crate::closure::{self, Executable};
 use crate::error::{Error, Result};
-use crate::plan::presets;
+use crate::pipeline;
 use crate::verify::names::printable_text;
 use crate::verify::{self, Ended, doctor};
 
@@ -135,21 +134,8 @@ fn probe(flags: RunFlags) -> Result<ExitCode> {
             "doctor --probe runs the program on this host: --sysroot does not apply".into(),
         ));
     }
-    let request = build_request(&flags.rest)?;
-    let built = build::build(&request)?;
-    let dlopen = presets::dlopen(&built, &FsRoot::host())?;
-    let closure = closure::resolve(
-        &[Executable {
-            source: built.executable.clone(),
-            jail_path: PathBuf::from(built.settings.exec_path(&built.bin)),
-        }],
-        &closure::Options {
-            root: FsRoot::host(),
-            ld_library_path: Vec::new(),
-            dlopen: dlopen.required,
-            optional_dlopen: dlopen.optional,
-        },
-    )?;
+    let built = build::build(&flags.build)?;
+    let closure = pipeline::closure_of(&built, &FsRoot::host())?;
     let sources: BTreeSet<PathBuf> = closure
         .files
         .iter()
@@ -210,31 +196,6 @@ fn probe(flags: RunFlags) -> Result<ExitCode> {
 }
 
 /// The build flags `doctor --probe` passes on, as `cargo xtask jail` reads them.
-fn build_request(rest: &[OsString]) -> Result<BuildRequest> {
-    let mut request = BuildRequest::default();
-    let mut words = rest.iter().map(|w| w.to_string_lossy().into_owned());
-    while let Some(flag) = words.next() {
-        let mut value = || {
-            words
-                .next()
-                .ok_or_else(|| Error::Usage(format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
-            "-p" | "--package" => request.package = Some(value()?),
-            "--bin" => request.overrides.bin = Some(value()?),
-            "--manifest-path" => request.manifest_path = Some(value()?.into()),
-            "--profile" => request.profile = value()?,
-            "--target" => request.target = Some(value()?),
-            "-F" | "--features" => request.features.push(value()?),
-            "--all-features" => request.all_features = true,
-            "--no-default-features" => request.no_default_features = true,
-            "--locked" => request.locked = true,
-            other => return Err(Error::Usage(format!("unexpected {other}"))),
-        }
-    }
-    Ok(request)
-}
-
 fn count(n: usize) -> String {
     if n == 1 {
         "1 file".to_string()

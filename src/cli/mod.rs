@@ -2,6 +2,7 @@
 //! a thin layer of flags over the library's stages.
 
 mod audit;
+mod build_flags;
 mod closure;
 mod doctor;
 mod messages;

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::build_flags;
 use super::messages::MessageFormat;
 use super::{status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
@@ -132,18 +133,12 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
     let mut parser = lexopt::Parser::from_args(args);
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
     while let Some(arg) = parser.next().map_err(usage)? {
-        let request = &mut flags.request;
-        let overrides = &mut request.overrides;
+        if let Some(flag) = build_flags::build_flag(&arg) {
+            build_flags::parse(&flag, &mut parser, &mut flags.request)?;
+            continue;
+        }
+        let overrides = &mut flags.request.overrides;
         match arg {
-            Short('p') | Long("package") => request.package = Some(text(&mut parser)?),
-            Long("bin") => overrides.bin = Some(text(&mut parser)?),
-            Long("manifest-path") => request.manifest_path = Some(text(&mut parser)?.into()),
-            Long("profile") => request.profile = text(&mut parser)?,
-            Long("target") => request.target = Some(text(&mut parser)?),
-            Short('F') | Long("features") => request.features.push(text(&mut parser)?),
-            Long("all-features") => request.all_features = true,
-            Long("no-default-features") => request.no_default_features = true,
-            Long("locked") => request.locked = true,
             Long("name") => overrides.name = Some(text(&mut parser)?),
             Long("root") => overrides.root = Some(text(&mut parser)?),
             Long("user") => overrides.user = Some(text(&mut parser)?),

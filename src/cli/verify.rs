@@ -6,7 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::text;
+use super::{build_flags, text};
+use crate::build::BuildRequest;
 use crate::error::{Error, Result};
 use crate::verify::names::printable_text;
 use crate::verify::{self, DEFAULT_SECONDS, Ended, Identity, Outcome, Request, bounds};
@@ -53,8 +54,11 @@ pub(super) struct RunFlags {
     pub sysroot: Option<PathBuf>,
     pub probe: bool,
     pub help: bool,
-    /// Flags only `doctor --probe` knows, passed on to its build.
-    pub rest: Vec<OsString>,
+    /// `doctor --probe`'s build, from cargo's build flags.
+    pub build: BuildRequest,
+    /// The first build flag given, for the error when it comes without
+    /// `--probe`.
+    pub build_flag: Option<String>,
 }
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
@@ -88,6 +92,12 @@ pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> R
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
     let mut archive: Option<PathBuf> = None;
     while let Some(arg) = parser.next().map_err(usage)? {
+        // `doctor --probe` builds the package as `cargo xtask jail` does.
+        if let Some(flag) = build_flags::build_flag(&arg).filter(|_| doctor) {
+            build_flags::parse(&flag, &mut parser, &mut flags.build)?;
+            flags.build_flag.get_or_insert(flag);
+            continue;
+        }
         match arg {
             Long("for") => {
                 let value = text(&mut parser)?;
@@ -110,31 +120,6 @@ pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> R
             Long("sysroot") if doctor => flags.sysroot = Some(super::sysroot(&mut parser)?),
             Long("probe") if doctor => flags.probe = true,
             Short('h') | Long("help") => flags.help = true,
-            // `doctor --probe` builds the package as `cargo xtask jail` does.
-            Short(c) if doctor && "pF".contains(c) => {
-                flags.rest.push(format!("-{c}").into());
-                flags.rest.push(text(&mut parser)?.into());
-            }
-            Long(name)
-                if doctor
-                    && [
-                        "package",
-                        "bin",
-                        "manifest-path",
-                        "profile",
-                        "target",
-                        "features",
-                    ]
-                    .contains(&name) =>
-            {
-                flags.rest.push(format!("--{name}").into());
-                flags.rest.push(text(&mut parser)?.into());
-            }
-            Long(name)
-                if doctor && ["locked", "all-features", "no-default-features"].contains(&name) =>
-            {
-                flags.rest.push(format!("--{name}").into());
-            }
             Value(value) if archive.is_none() => archive = Some(value.into()),
             other => return Err(Error::Usage(other.unexpected().to_string())),
         }
@@ -159,10 +144,9 @@ pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> R
             ));
         }
     } else {
-        if !flags.rest.is_empty() {
+        if let Some(flag) = &flags.build_flag {
             return Err(Error::Usage(format!(
-                "{} only goes with doctor --probe",
-                flags.rest[0].to_string_lossy()
+                "{flag} only goes with doctor --probe"
             )));
         }
         flags.request.archive = archive
@@ -281,7 +265,9 @@ mod tests {
         )
         .unwrap();
         assert!(flags.probe);
-        assert_eq!(flags.rest, ["-p", "daytimed", "--locked"]);
+        assert_eq!(flags.build.package.as_deref(), Some("daytimed"));
+        assert!(flags.build.locked);
+        assert_eq!(flags.build_flag.as_deref(), Some("-p"));
         assert!(parse_strs(&["--probe", "a.tar.gz"], true).is_err());
         assert!(parse_strs(&["a.tar.gz", "--locked"], true).is_err());
     }
