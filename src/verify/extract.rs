@@ -416,24 +416,10 @@ fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
 /// The archive, opened without blocking on a FIFO and refused unless it is
 /// a regular file.
 fn open_archive(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let read_error = |source| Error::Read {
+    crate::regular::open_regular(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(read_error)?;
-    if !file.metadata().map_err(read_error)?.is_file() {
-        return Err(Error::Input {
-            path: path.to_path_buf(),
-            message: "not a regular file; give the jail archive (.tar.gz) `cargo xtask jail` wrote"
-                .into(),
-        });
-    }
-    Ok(file)
+    })
 }
 
 fn refused_kind(kind: EntryType, meta: &Meta) -> String {

@@ -91,23 +91,12 @@ fn jail_user_in(passwd: &str, user: &str) -> std::result::Result<Identity, Strin
 /// /etc/passwd, refused if it is not a regular file or is huge.
 fn read_passwd(path: &Path) -> Result<String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     const MAX: u64 = 16 << 20;
     let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(read_error)?;
-    if !file.metadata().map_err(read_error)?.is_file() {
-        return Err(Error::Input {
-            path: path.to_path_buf(),
-            message: "not a regular file".into(),
-        });
-    }
+    let file = crate::regular::open_regular(path).map_err(read_error)?;
     let mut text = String::new();
     file.take(MAX)
         .read_to_string(&mut text)
