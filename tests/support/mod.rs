@@ -1,6 +1,8 @@
 //! Shared fixtures: the real `cargo xtask jail` run on the demo, once per
 //! test binary, and helpers to extract and run what it made.
 
+pub mod bsd;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
