@@ -473,17 +473,35 @@ fn install_notes_plist_and_scripts_agree_with_each_other_and_the_tarball() {
     let freebsd = freebsd_dry_run(run);
     assert_eq!(
         freebsd.defaults,
-        [root.clone(), user.clone(), group.clone(), String::new()]
+        [root.clone(), user.clone(), group.clone(), group.clone()]
     );
     let chroot = Chroot {
         root: root.clone(),
         ..freebsd.chroot
     };
-    assert_eq!(chroot, script, "FreeBSD start_cmd");
+    // FreeBSD's chroot sets supplementary groups only with -G: the
+    // daemon's group, not root's wheel and operator.
+    let with_groups = Chroot {
+        groups: Some(group.clone()),
+        ..script
+    };
+    assert_eq!(chroot, with_groups, "FreeBSD start_cmd");
     let pidfile = format!("/var/run/{name}.pid");
+    let supervisor_pidfile = format!("/var/run/{name}.daemon.pid");
     assert_eq!(
         freebsd.daemon_flags,
-        ["-f", "-S", "-T", &name, "-p", &pidfile]
+        [
+            "-f",
+            "-S",
+            "-T",
+            &name,
+            "-t",
+            &name,
+            "-p",
+            &pidfile,
+            "-P",
+            &supervisor_pidfile
+        ]
     );
     let freebsd = run.read(&format!("freebsd/{name}"));
     assert_eq!(assignment(&freebsd, "name"), name);
@@ -1298,8 +1316,8 @@ fn pidfile_pid(path: &Path, log: &dyn Fn() -> String) -> u32 {
 }
 
 #[test]
-fn freebsd_rc_script_under_the_real_rc_subr_starts_finds_and_stops_the_jailed_daemon() {
-    let test = "freebsd_rc_script_under_the_real_rc_subr_starts_finds_and_stops_the_jailed_daemon";
+fn freebsd_rc_script_under_the_real_rc_subr_starts_checks_restarts_and_stops_the_jailed_daemon() {
+    let test = "freebsd_rc_script_under_the_real_rc_subr_starts_checks_restarts_and_stops_the_jailed_daemon";
     if skip_bsd_run(test) {
         return;
     }
@@ -1310,6 +1328,7 @@ fn freebsd_rc_script_under_the_real_rc_subr_starts_finds_and_stops_the_jailed_da
     let log = || format!("syslog:\n{}", host.syslog());
     let command_line = format!("{EXEC} --listen localhost:{}", jail.port);
     let pidfile = host.var_run().join(format!("{name}.pid"));
+    let supervisor_pidfile = host.var_run().join(format!("{name}.daemon.pid"));
     let _cleanup = Cleanup(jail.jail_root.clone());
     let out = rc("status");
     assert_eq!(
@@ -1320,26 +1339,63 @@ fn freebsd_rc_script_under_the_real_rc_subr_starts_finds_and_stops_the_jailed_da
     );
     assert_eq!(stdout(&out), format!("{name} is not running.\n"));
 
+    // start returns once the pidfile names the jailed daemon: status right
+    // after it finds the daemon, a child of daemon(8), the supervisor.
     let out = rc("start");
     assert_success(&out, "start");
+    assert_eq!(stdout(&out), format!("Starting {name}.\n"));
+    let check_running = |what: &str| {
+        let out = rc("status");
+        assert_success(&out, &format!("status {what}"));
+        let daemon = pidfile_pid(&pidfile, &log);
+        assert_eq!(
+            stdout(&out),
+            format!("{name} is running as pid {daemon}.\n"),
+            "status {what}"
+        );
+        assert_is_the_jailed_daemon(daemon, &jail);
+        let supervisor = pidfile_pid(&supervisor_pidfile, &log);
+        assert_eq!(status_numbers(daemon, "PPid:"), [supervisor], "{what}");
+        let (_, _, title) = process(supervisor);
+        assert_eq!(title[0], format!("daemon: {name}[{daemon}]"));
+        // Root ran the script holding groups 0 and 5; chroot -G leaves the
+        // daemon its own group only.
+        assert_eq!(
+            status_numbers(daemon, "Groups:"),
+            [jail.uid],
+            "the jailed daemon's groups {what}"
+        );
+        assert_eq!(pgrep(&command_line), [daemon]);
+        (supervisor, daemon)
+    };
+    let (supervisor, daemon) = check_running("right after start");
     let answer = wait_for_answer(jail.port, &log);
     assert!(answer.ends_with("\r\n"), "{answer:?}");
-    // The pidfile (on the host) holds the jailed daemon's own PID: chroot(8)
-    // execs it, so the PID daemon(8) wrote is the daemon's.
-    let daemon = pidfile_pid(&pidfile, &log);
-    assert_is_the_jailed_daemon(daemon, &jail);
-    assert_eq!(pgrep(&command_line), [daemon]);
-    let out = rc("status");
-    assert_success(&out, "status");
-    assert_eq!(
-        stdout(&out),
-        format!("{name} is running as pid {daemon}.\n")
+
+    // restart: stop waits for the jailed daemon and then for daemon(8),
+    // which removes its locked pidfiles before it exits, so the new
+    // daemon(8) finds them free.
+    let out = rc("restart");
+    assert_success(&out, "restart");
+    assert!(wait_gone(daemon), "pid {daemon} survived restart");
+    assert!(
+        wait_gone(supervisor),
+        "daemon(8) {supervisor} survived restart"
     );
+    let (supervisor, daemon) = check_running("right after restart");
+    wait_for_answer(jail.port, &log);
 
     let out = rc("stop");
     assert_success(&out, "stop");
     assert!(wait_gone(daemon), "pid {daemon} survived stop");
+    assert!(
+        wait_gone(supervisor),
+        "daemon(8) {supervisor} survived stop"
+    );
     assert!(pgrep(&command_line).is_empty());
+    for file in [&pidfile, &supervisor_pidfile] {
+        assert!(!file.exists(), "stop leaves {}", file.display());
+    }
     let out = rc("status");
     assert_eq!(
         out.status.code(),
@@ -1347,6 +1403,7 @@ fn freebsd_rc_script_under_the_real_rc_subr_starts_finds_and_stops_the_jailed_da
         "status after stop: {}",
         both(&out)
     );
+    assert_eq!(stdout(&out), format!("{name} is not running.\n"));
     assert!(TcpStream::connect(("127.0.0.1", jail.port)).is_err());
 }
 

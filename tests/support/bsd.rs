@@ -230,6 +230,31 @@ impl BsdHost {
     }
 }
 
+impl Drop for BsdHost {
+    /// Kills whatever still runs in the runs' mount namespaces (a test that
+    /// failed half-way may leave daemon(8) or a daemon about to start): the
+    /// namespaces are recognised by their bind mount of this host's /run.
+    fn drop(&mut self) {
+        let marker = format!(" {} /run ", self.var_run().display());
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if std::fs::read_to_string(entry.path().join("mountinfo"))
+                .is_ok_and(|mounts| mounts.contains(&marker))
+            {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
 fn write_mode(path: &Path, text: &str, mode: u32) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
