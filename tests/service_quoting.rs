@@ -226,23 +226,25 @@ fn freebsd_quoting_survives_a_real_shell() {
     }
     let jail = jail.to_str().unwrap().to_string();
     // A stand-in rc.subr: limits(1) prints the command line it was
-    // given; run_rc_command runs start_cmd, or else evaluates rc.subr's
-    // own chroot command line (`chroot -u -g $_chroot $command $rc_flags
-    // $command_args`, all expanded inside one eval).
+    // given; check_pidfile pretends the daemon started; run_rc_command
+    // runs start_cmd, or else evaluates rc.subr's own chroot command line
+    // (`chroot -u -g -G $_chroot $command $rc_flags $command_args`, all
+    // expanded inside one eval).
     let mock = write(
         dir.path(),
         "rc.subr",
         "load_rc_config() { :; }\n\
          warn() { echo \"warning: $*\" >&2; }\n\
          startmsg() { :; }\n\
+         check_pidfile() { echo 1; }\n\
          limits() { for _w; do printf '%s\\n' \"$_w\"; done; }\n\
          run_rc_command() {\n\
          \teval \"rc_flags=\\${${name}_flags}\"\n\
          \tif [ -n \"${start_cmd}\" ]; then\n\
          \t\teval \"${start_cmd}\"\n\
          \telse\n\
-         \t\teval \"_chroot=\\${${name}_chroot} _user=\\${${name}_user} _group=\\${${name}_group}\"\n\
-         \t\teval \"limits -C daemon chroot -u $_user -g $_group $_chroot $command $rc_flags $command_args\"\n\
+         \t\teval \"_chroot=\\${${name}_chroot} _user=\\${${name}_user} _group=\\${${name}_group} _groups=\\${${name}_groups}\"\n\
+         \t\teval \"limits -C daemon chroot -u $_user -g $_group -G $_groups $_chroot $command $rc_flags $command_args\"\n\
          \tfi\n\
          }\n",
     );
@@ -263,8 +265,12 @@ fn freebsd_quoting_survives_a_real_shell() {
                 "-S",
                 "-T",
                 "daytimed",
+                "-t",
+                "daytimed",
                 "-p",
                 "/var/run/daytimed.pid",
+                "-P",
+                "/var/run/daytimed.daemon.pid",
                 "/usr/sbin/chroot",
             ] {
                 expected.push(w.into());
@@ -276,6 +282,8 @@ fn freebsd_quoting_survives_a_real_shell() {
             "-u",
             "_daytimed",
             "-g",
+            "_daytimed",
+            "-G",
             "_daytimed",
             &jail,
             "/usr/local/sbin/daytimed",

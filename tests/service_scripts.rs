@@ -3,25 +3,14 @@
 //! and with the tarball; every artifact has its checksum; a project's own
 //! template replaces the embedded one (and a missing one says which setting
 //! and path); and on Linux the OpenBSD and FreeBSD rc.d scripts really
-//! start the jailed demo, find it and stop it, with stand-ins for the BSD
-//! tools they call:
+//! start the jailed demo, find it, restart it and stop it under the real
+//! rc.subr of each system (see `support::bsd` for how, and
+//! `support/standins/` for the commands Debian lacks).
 //!
-//! - rc.subr (OpenBSD): computes pexp as the real one does
-//!   (`eval echo ${daemon}${daemon_flags:+ ${daemon_flags}}`), runs rc_start
-//!   with rc_exec handing its command line to /bin/sh -c (as su(1) does),
-//!   in the background for rc_bg=YES; check and stop are pgrep/pkill -xf.
-//! - rc.subr (FreeBSD): run_rc_command's start (start_precmd, start_cmd),
-//!   status and stop, finding the daemon from its pidfile and checking
-//!   that the first word of its command line is procname (= command), as
-//!   check_pidfile and _find_processes do (there are no jail IDs here).
-//! - chroot(8): `[-u user] [-g group[,group]] [-G groups] newroot command`,
-//!   names looked up on the host before the chroot, then GNU chroot with
-//!   --userspec, which execs the command as the BSD one does.
-//! - daemon(8): `-f -S -T tag -p pidfile`: runs the command in the
-//!   background, writes its PID to the pidfile and waits for it.
-//!
-//! Paths on the target's host that the stand-ins write (the pidfile) are
-//! placed under the test's scratch folder instead of /.
+//! The agreement tests also read what the scripts hand chroot(8) and
+//! daemon(8) in dry runs that need no root: minimal rc.subr stand-ins
+//! (`support/standins/dry/`) that only run the script's start and record
+//! the words.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -33,8 +22,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::bsd::{self, Bsd, BsdHost};
 use crate::support::{
-    EXEC, ZONE, archive_file_entries, cargo_xtask_jail, free_port, scratch, skip_without_root,
+    EXEC, ZONE, archive_file_entries, both, cargo_xtask_jail, free_port, scratch, skip_without_root,
 };
 
 // ---- runs of cargo xtask jail ----
@@ -218,12 +208,14 @@ fn flag<'a>(args: &'a [String], flag: &str) -> &'a str {
     &args[at + 1]
 }
 
-/// The user, group, jail root, daemon path and arguments a script hands
-/// to chroot(8), as one real shell sees them: `[-u U -g G ROOT EXEC ARGS…]`.
+/// The user, group, supplementary groups, jail root, daemon path and
+/// arguments a script hands to chroot(8), as one real shell sees them:
+/// `[-u U -g G [-G GROUPS] ROOT EXEC ARGS…]`.
 #[derive(Debug, PartialEq)]
 struct Chroot {
     user: String,
     group: String,
+    groups: Option<String>,
     root: String,
     exec: String,
     args: Vec<String>,
@@ -231,53 +223,62 @@ struct Chroot {
 
 impl Chroot {
     fn from_words(words: &[String]) -> Chroot {
-        match words {
-            [u, user, g, group, root, exec, args @ ..] if u == "-u" && g == "-g" => Chroot {
-                user: user.clone(),
-                group: group.clone(),
-                root: root.clone(),
-                exec: exec.clone(),
-                args: args.to_vec(),
-            },
-            _ => panic!("not `chroot -u USER -g GROUP ROOT COMMAND…`: {words:?}"),
+        let (groups, rest) = match words {
+            [_, _, _, _, big_g, groups, rest @ ..] if big_g == "-G" => (Some(groups.clone()), rest),
+            [_, _, _, _, rest @ ..] => (None, rest),
+            _ => panic!("not `chroot -u USER -g GROUP [-G GROUPS] ROOT COMMAND…`: {words:?}"),
+        };
+        match (words, rest) {
+            ([u, user, g, group, ..], [root, exec, args @ ..]) if u == "-u" && g == "-g" => {
+                Chroot {
+                    user: user.clone(),
+                    group: group.clone(),
+                    groups,
+                    root: root.clone(),
+                    exec: exec.clone(),
+                    args: args.to_vec(),
+                }
+            }
+            _ => panic!("not `chroot -u USER -g GROUP [-G GROUPS] ROOT COMMAND…`: {words:?}"),
         }
     }
 }
 
-/// The stand-ins, written into a fresh folder.
+/// The dry-run stand-ins, written into a fresh folder.
 struct StandIns {
     dir: PathBuf,
-    chroot: PathBuf,
-    daemon: PathBuf,
+    record: PathBuf,
     openbsd_rc_subr: PathBuf,
     freebsd_rc_subr: PathBuf,
-    log: PathBuf,
 }
 
 impl StandIns {
     fn new(label: &str) -> StandIns {
         let dir = scratch(label);
-        let chroot = dir.join("chroot");
-        write_executable(&chroot, CHROOT_STANDIN);
-        let daemon = dir.join("daemon");
-        write_executable(&daemon, DAEMON_STANDIN);
+        let record = dir.join("record");
+        write_executable(&record, include_str!("support/standins/dry/record"));
         let openbsd_rc_subr = dir.join("openbsd.rc.subr");
-        std::fs::write(&openbsd_rc_subr, OPENBSD_RC_SUBR).unwrap();
+        std::fs::write(
+            &openbsd_rc_subr,
+            include_str!("support/standins/dry/openbsd.rc.subr"),
+        )
+        .unwrap();
         let freebsd_rc_subr = dir.join("freebsd.rc.subr");
-        std::fs::write(&freebsd_rc_subr, FREEBSD_RC_SUBR).unwrap();
-        let log = dir.join("rc.log");
+        std::fs::write(
+            &freebsd_rc_subr,
+            include_str!("support/standins/dry/freebsd.rc.subr"),
+        )
+        .unwrap();
         StandIns {
             dir,
-            chroot,
-            daemon,
+            record,
             openbsd_rc_subr,
             freebsd_rc_subr,
-            log,
         }
     }
 
-    /// The rc.d script with its rc.subr replaced by the stand-in, named as
-    /// installed (rc.subr takes the service name from $0).
+    /// The rc.d script with its rc.subr replaced by the dry-run one, named
+    /// as installed.
     fn harness(&self, run: &Run, flavour: &str) -> PathBuf {
         let name = run.name();
         let script = run.read(&format!("{flavour}/{name}"));
@@ -295,36 +296,27 @@ impl StandIns {
         path
     }
 
-    /// Runs `SHELL HARNESS ACTION` with the stand-ins in place and `env`
-    /// (HOST_ROOT: the folder that stands for the target's /, where the
-    /// stand-ins write host files; STANDIN_WORDS: a dry run).
-    fn rc(&self, shell: &str, harness: &Path, action: &str, env: &[(&str, &OsStr)]) -> Output {
-        // Output goes to files, not pipes: a daemon started in the
-        // background may hold them open for as long as it runs.
-        let stdout = tempfile::NamedTempFile::new_in(&self.dir).unwrap();
-        let stderr = tempfile::NamedTempFile::new_in(&self.dir).unwrap();
+    /// Runs `SHELL HARNESS ACTION` with the recorders in place, the words
+    /// going to `words`, and `env`.
+    fn rc(
+        &self,
+        shell: &str,
+        harness: &Path,
+        action: &str,
+        words: &Path,
+        env: &[(&str, &OsStr)],
+    ) -> Output {
         let mut cmd = Command::new(shell);
         cmd.arg(harness)
             .arg(action)
-            .env("CHROOT_STANDIN", &self.chroot)
-            .env("DAEMON_STANDIN", &self.daemon)
-            .env("RC_LOG", &self.log)
-            .stdin(std::process::Stdio::null())
-            .stdout(stdout.reopen().unwrap())
-            .stderr(stderr.reopen().unwrap());
+            .env("CHROOT_STANDIN", &self.record)
+            .env("DAEMON_STANDIN", &self.record)
+            .env("STANDIN_WORDS", words)
+            .stdin(std::process::Stdio::null());
         for (key, value) in env {
             cmd.env(key, value);
         }
-        let status = cmd.status().unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(stdout.path()).unwrap(),
-            stderr: std::fs::read(stderr.path()).unwrap(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        cmd.output().unwrap()
     }
 }
 
@@ -337,15 +329,10 @@ fn openbsd_dry_run(run: &Run) -> Option<(Chroot, String)> {
     let stand_ins = StandIns::new("openbsd-dry");
     let harness = stand_ins.harness(run, "openbsd");
     let words = stand_ins.dir.join("words");
-    let out = stand_ins.rc(
-        "mksh",
-        &harness,
-        "start",
-        &[("STANDIN_WORDS", words.as_os_str())],
-    );
+    let out = stand_ins.rc("mksh", &harness, "start", &words, &[]);
     assert_success(&out, "the OpenBSD script's start (dry)");
     let words = read_lines(&words);
-    let out = stand_ins.rc("mksh", &harness, "pexp", &[]);
+    let out = stand_ins.rc("mksh", &harness, "pexp", Path::new("/dev/null"), &[]);
     assert_success(&out, "the OpenBSD script's pexp");
     let pexp = String::from_utf8(out.stdout)
         .unwrap()
@@ -357,8 +344,9 @@ fn openbsd_dry_run(run: &Run) -> Option<(Chroot, String)> {
 /// The FreeBSD script as rc.subr reads it, without running anything in a
 /// jail.
 struct FreeBsdDryRun {
-    /// `<name>_chroot`, `<name>_user` and `<name>_group` by default.
-    defaults: [String; 3],
+    /// `<name>_chroot`, `<name>_user`, `<name>_group` and `<name>_groups`
+    /// by default.
+    defaults: [String; 4],
     /// daemon(8)'s options.
     daemon_flags: Vec<String>,
     /// The chroot(8) command line daemon(8) runs, for a jail moved (with
@@ -370,7 +358,8 @@ struct FreeBsdDryRun {
 fn freebsd_dry_run(run: &Run) -> FreeBsdDryRun {
     let stand_ins = StandIns::new("freebsd-dry");
     let harness = stand_ins.harness(run, "freebsd");
-    let out = stand_ins.rc("sh", &harness, "defaults", &[]);
+    let words = stand_ins.dir.join("words");
+    let out = stand_ins.rc("sh", &harness, "defaults", &words, &[]);
     assert_success(&out, "the FreeBSD script's defaults");
     let defaults: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
@@ -381,14 +370,13 @@ fn freebsd_dry_run(run: &Run) -> FreeBsdDryRun {
     let exec = jail.join(run.text("exec").trim_start_matches('/'));
     std::fs::create_dir_all(exec.parent().unwrap()).unwrap();
     write_executable(&exec, "#!/bin/sh\n");
-    let words = stand_ins.dir.join("words");
     let name = run.name();
     let out = stand_ins.rc(
         "sh",
         &harness,
         "start",
+        &words,
         &[
-            ("STANDIN_WORDS", words.as_os_str()),
             (&format!("{name}_enable"), OsStr::new("YES")),
             (&format!("{name}_chroot"), jail.as_os_str()),
         ],
@@ -406,7 +394,7 @@ fn freebsd_dry_run(run: &Run) -> FreeBsdDryRun {
         "{name}_chroot moves the jail"
     );
     FreeBsdDryRun {
-        defaults: defaults.try_into().expect("three defaults"),
+        defaults: defaults.try_into().expect("four defaults"),
         daemon_flags: words[..at].to_vec(),
         chroot,
     }
@@ -470,11 +458,13 @@ fn install_notes_plist_and_scripts_agree_with_each_other_and_the_tarball() {
     let script = Chroot {
         user: user.clone(),
         group: group.clone(),
+        groups: None,
         root: root.clone(),
         exec: exec.clone(),
         args: args.clone(),
     };
     if let Some((chroot, pexp)) = openbsd_dry_run(run) {
+        // OpenBSD's chroot -g sets the groups: no -G there.
         assert_eq!(chroot, script, "OpenBSD rc_start");
         assert_eq!(pexp, format!("{exec} {}", args.join(" ")), "OpenBSD pexp");
     } else {
@@ -483,17 +473,35 @@ fn install_notes_plist_and_scripts_agree_with_each_other_and_the_tarball() {
     let freebsd = freebsd_dry_run(run);
     assert_eq!(
         freebsd.defaults,
-        [root.clone(), user.clone(), group.clone()]
+        [root.clone(), user.clone(), group.clone(), group.clone()]
     );
     let chroot = Chroot {
         root: root.clone(),
         ..freebsd.chroot
     };
-    assert_eq!(chroot, script, "FreeBSD start_cmd");
+    // FreeBSD's chroot sets supplementary groups only with -G: the
+    // daemon's group, not root's wheel and operator.
+    let with_groups = Chroot {
+        groups: Some(group.clone()),
+        ..script
+    };
+    assert_eq!(chroot, with_groups, "FreeBSD start_cmd");
     let pidfile = format!("/var/run/{name}.pid");
+    let supervisor_pidfile = format!("/var/run/{name}.daemon.pid");
     assert_eq!(
         freebsd.daemon_flags,
-        ["-f", "-S", "-T", &name, "-p", &pidfile]
+        [
+            "-f",
+            "-S",
+            "-T",
+            &name,
+            "-t",
+            &name,
+            "-p",
+            &pidfile,
+            "-P",
+            &supervisor_pidfile
+        ]
     );
     let freebsd = run.read(&format!("freebsd/{name}"));
     assert_eq!(assignment(&freebsd, "name"), name);
@@ -959,11 +967,11 @@ fn an_undefined_variable_in_a_template_fails_the_run() {
 // ---- the scripts start, find and stop the jailed daemon ----
 
 /// A demo jail for a behavioural test: the scripts carry a free port, the
-/// jail root is under a scratch folder (`host_root`, which stands for the
-/// target's /), and the daemon runs as 65534 under its names on this host.
+/// jail root is under a scratch folder (which stands for the target's /,
+/// where the INSTALL notes extract it), and the daemon runs as 65534 under
+/// its names on this host.
 struct Installed {
     run: Run,
-    host_root: PathBuf,
     jail_root: PathBuf,
     port: u16,
     uid: u32,
@@ -1014,10 +1022,8 @@ fn install_jail(label: &str) -> Installed {
         .unwrap();
     assert_success(&out, "tar -xzpf as the INSTALL notes say");
     assert!(jail_root.join(EXEC.strip_prefix('/').unwrap()).is_file());
-    std::fs::create_dir_all(host_root.join("var/run")).unwrap();
     Installed {
         run,
-        host_root,
         jail_root,
         port,
         uid: 65534,
@@ -1169,132 +1175,235 @@ fn have(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
-#[test]
-fn openbsd_rc_script_starts_finds_and_stops_the_jailed_daemon() {
-    let test = "openbsd_rc_script_starts_finds_and_stops_the_jailed_daemon";
+/// A `/proc/PID/status` field's numbers, e.g. `Groups:`.
+fn status_numbers(pid: u32, field: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("no process {pid}: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Skips (saying why) unless root with the tools the BSD runs need.
+fn skip_bsd_run(test: &str) -> bool {
     if skip_without_root(test) {
-        return;
+        return true;
     }
-    for program in ["mksh", "pgrep", "pkill"] {
-        if !have(program) {
-            eprintln!("SKIPPED {test}: {program} is not installed (Debian packages: mksh, procps)");
-            return;
-        }
+    if let Some(why) = bsd::missing_tools() {
+        eprintln!("SKIPPED {test}: {why}");
+        return true;
     }
-    let jail = install_jail("openbsd-run");
-    let stand_ins = StandIns::new("openbsd-run-standins");
-    let harness = stand_ins.harness(&jail.run, "openbsd");
-    let rc = |action: &str| stand_ins.rc("mksh", &harness, action, &[]);
-
-    // pexp as rc.subr computes it from daemon and daemon_flags.
-    let out = rc("pexp");
-    assert_success(&out, "pexp");
-    let pexp = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string();
-    assert_eq!(pexp, format!("{EXEC} --listen localhost:{}", jail.port));
-    let _cleanup = Cleanup(jail.jail_root.clone());
-    assert!(pgrep(&pexp).is_empty(), "something already runs {pexp}");
-    assert_eq!(rc("check").status.code(), Some(1), "check before start");
-
-    // Start: rc_start's chroot(8) command line, in the background (rc_bg).
-    let out = rc("start");
-    assert_success(&out, "start");
-    let answer = wait_for_answer(jail.port, &|| stand_ins.log());
-    assert!(answer.ends_with("\r\n"), "{answer:?}");
-
-    // pgrep -xf "$pexp" finds exactly the jailed daemon.
-    let found = pgrep(&pexp);
-    assert_eq!(found.len(), 1, "pgrep -xf {pexp:?} found {found:?}");
-    assert_is_the_jailed_daemon(found[0], &jail);
-    assert_success(&rc("check"), "check while running");
-
-    // pkill -xf "$pexp" stops it.
-    let out = Command::new("pkill").args(["-xf", &pexp]).output().unwrap();
-    assert_success(&out, "pkill -xf pexp");
-    assert!(wait_gone(found[0]), "pid {} survived pkill", found[0]);
-    assert!(pgrep(&pexp).is_empty());
-    assert_eq!(rc("check").status.code(), Some(1), "check after stop");
-    assert!(TcpStream::connect(("127.0.0.1", jail.port)).is_err());
-
-    // And through the script: start again, then its stop action.
-    assert_success(&rc("start"), "start again");
-    wait_for_answer(jail.port, &|| stand_ins.log());
-    let found = pgrep(&pexp);
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_success(&rc("stop"), "stop");
-    assert!(wait_gone(found[0]), "pid {} survived rc_stop", found[0]);
+    false
 }
 
 #[test]
-fn freebsd_rc_script_finds_and_stops_the_jailed_daemon_through_its_pidfile() {
-    let test = "freebsd_rc_script_finds_and_stops_the_jailed_daemon_through_its_pidfile";
-    if skip_without_root(test) {
+fn openbsd_rc_script_under_the_real_rc_subr_starts_checks_restarts_and_stops_the_jailed_daemon() {
+    let test = "openbsd_rc_script_under_the_real_rc_subr_starts_checks_restarts_and_stops_the_jailed_daemon";
+    if skip_bsd_run(test) {
         return;
     }
-    for program in ["ps", "pgrep", "pkill"] {
-        if !have(program) {
-            eprintln!("SKIPPED {test}: {program} is not installed (Debian package: procps)");
-            return;
-        }
-    }
-    let jail = install_jail("freebsd-run");
-    let stand_ins = StandIns::new("freebsd-run-standins");
-    let harness = stand_ins.harness(&jail.run, "freebsd");
+    let jail = install_jail("openbsd-run");
     let name = jail.run.name();
-    let enable = format!("{name}_enable");
-    let rc = |action: &str| {
-        stand_ins.rc(
-            "sh",
-            &harness,
-            action,
-            &[
-                ("HOST_ROOT", jail.host_root.as_os_str()),
-                (&enable, OsStr::new("YES")),
-            ],
-        )
-    };
-    let command_line = format!("{EXEC} --listen localhost:{}", jail.port);
+    let script = jail.run.read(&format!("openbsd/{name}"));
+    let host = BsdHost::new("openbsd-host", Bsd::OpenBsd, &name, &script, "");
+    let rc = |action: &str| host.rc(action);
+    let ok = format!("{name}(ok)\n");
+    let failed = format!("{name}(failed)\n");
+    // rc.subr's pexp: the in-jail path and the arguments, as chroot(8)
+    // leaves the daemon's command line.
+    let pexp = format!("{EXEC} --listen localhost:{}", jail.port);
     let _cleanup = Cleanup(jail.jail_root.clone());
-    let out = rc("status");
-    assert_eq!(out.status.code(), Some(1), "status before start");
+    assert!(pgrep(&pexp).is_empty(), "something already runs {pexp}");
+    let out = rc("check");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{name} is not running.\n")
+        out.status.code(),
+        Some(1),
+        "check before start: {}",
+        both(&out)
     );
+    assert_eq!(stdout(&out), failed);
 
+    // start returns once rc_check finds the daemon; SIGALRM then ends the
+    // shell su(1) ran, and the daemon, its child, lives on (rc_bg=YES).
     let out = rc("start");
     assert_success(&out, "start");
-    let answer = wait_for_answer(jail.port, &|| stand_ins.log());
+    assert_eq!(stdout(&out), ok);
+    let answer = wait_for_answer(jail.port, &|| both(&out));
     assert!(answer.ends_with("\r\n"), "{answer:?}");
+    let found = pgrep(&pexp);
+    assert_eq!(found.len(), 1, "pgrep -xf {pexp:?} found {found:?}");
+    assert_is_the_jailed_daemon(found[0], &jail);
+    // chroot -g sets the group list: the daemon's group only, none of the
+    // groups root started the script with.
+    assert_eq!(status_numbers(found[0], "Groups:"), [jail.uid]);
+    let runfile = host.var_run().join(format!("rc.d/{name}"));
+    let saved = std::fs::read_to_string(&runfile)
+        .unwrap_or_else(|e| panic!("no {}: {e}", runfile.display()));
+    assert!(saved.contains(&format!("\npexp={pexp}\n")), "{saved}");
+    let out = rc("check");
+    assert_success(&out, "check while running");
+    assert_eq!(stdout(&out), ok);
 
-    // The pidfile (on the host) holds the jailed daemon's own PID: chroot(8)
-    // execs it, so the PID daemon(8) wrote is the daemon's.
-    let pidfile = jail.host_root.join(format!("var/run/{name}.pid"));
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap_or_else(|e| panic!("no pidfile {}: {e}\n{}", pidfile.display(), stand_ins.log()))
-        .trim()
-        .parse()
-        .unwrap();
-    assert_is_the_jailed_daemon(pid, &jail);
-    assert_eq!(pgrep(&command_line), [pid]);
+    // restart: stop, then start, each as its own run of the script.
+    let out = rc("restart");
+    assert_success(&out, "restart");
+    assert_eq!(stdout(&out), format!("{ok}{ok}"));
+    assert!(wait_gone(found[0]), "pid {} survived restart", found[0]);
+    wait_for_answer(jail.port, &|| both(&out));
+    let restarted = pgrep(&pexp);
+    assert_eq!(restarted.len(), 1, "{restarted:?}");
+    assert_ne!(restarted, found);
+    assert_is_the_jailed_daemon(restarted[0], &jail);
 
-    // status finds it through the pidfile and procname (= command).
-    let out = rc("status");
-    assert_success(&out, "status");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{name} is running as pid {pid}.\n")
-    );
-
-    // stop signals that PID and waits for it.
     let out = rc("stop");
     assert_success(&out, "stop");
-    assert!(wait_gone(pid), "pid {pid} survived stop");
-    assert!(pgrep(&command_line).is_empty());
+    assert_eq!(stdout(&out), ok);
+    assert!(
+        wait_gone(restarted[0]),
+        "pid {} survived stop",
+        restarted[0]
+    );
+    assert!(pgrep(&pexp).is_empty());
+    assert!(!runfile.exists(), "stop leaves {}", runfile.display());
+    let out = rc("check");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "check after stop: {}",
+        both(&out)
+    );
+    assert_eq!(stdout(&out), failed);
+    assert!(TcpStream::connect(("127.0.0.1", jail.port)).is_err());
+}
+
+/// The FreeBSD host for an installed jail: rc.conf enables the script.
+/// The jail extracted here holds Linux device nodes in /dev, which on
+/// FreeBSD only a devfs mounted by the script's start_precmd provides: a
+/// bind mount of that /dev onto itself stands for the devfs (in the runs'
+/// own mount namespaces), so that the script's stop_postcmd unmounts it.
+fn freebsd_host(jail: &Installed) -> BsdHost {
+    let name = jail.run.name();
+    let script = jail.run.read(&format!("freebsd/{name}"));
+    let mut host = BsdHost::new(
+        "freebsd-host",
+        Bsd::FreeBsd,
+        &name,
+        &script,
+        &format!("{name}_enable=\"YES\"\n"),
+    );
+    let dev = jail.jail_root.join("dev");
+    if dev.join("null").exists() {
+        host.mount_devfs_stand_in(&dev);
+    }
+    host
+}
+
+/// The PID a pidfile names (the file must be there).
+fn pidfile_pid(path: &Path, log: &dyn Fn() -> String) -> u32 {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no pidfile {}: {e}\n{}", path.display(), log()));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{} holds {text:?}\n{}", path.display(), log()))
+}
+
+#[test]
+fn freebsd_rc_script_under_the_real_rc_subr_starts_checks_restarts_and_stops_the_jailed_daemon() {
+    let test = "freebsd_rc_script_under_the_real_rc_subr_starts_checks_restarts_and_stops_the_jailed_daemon";
+    if skip_bsd_run(test) {
+        return;
+    }
+    let jail = install_jail("freebsd-run");
+    let name = jail.run.name();
+    let host = freebsd_host(&jail);
+    let rc = |action: &str| host.rc(action);
+    let log = || format!("syslog:\n{}", host.syslog());
+    let command_line = format!("{EXEC} --listen localhost:{}", jail.port);
+    let pidfile = host.var_run().join(format!("{name}.pid"));
+    let supervisor_pidfile = host.var_run().join(format!("{name}.daemon.pid"));
+    let _cleanup = Cleanup(jail.jail_root.clone());
     let out = rc("status");
-    assert_eq!(out.status.code(), Some(1), "status after stop");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "status before start: {}",
+        both(&out)
+    );
+    assert_eq!(stdout(&out), format!("{name} is not running.\n"));
+
+    // start returns once the pidfile names the jailed daemon: status right
+    // after it finds the daemon, a child of daemon(8), the supervisor.
+    let out = rc("start");
+    assert_success(&out, "start");
+    assert_eq!(stdout(&out), format!("Starting {name}.\n"));
+    let check_running = |what: &str| {
+        let out = rc("status");
+        assert_success(&out, &format!("status {what}"));
+        let daemon = pidfile_pid(&pidfile, &log);
+        assert_eq!(
+            stdout(&out),
+            format!("{name} is running as pid {daemon}.\n"),
+            "status {what}"
+        );
+        assert_is_the_jailed_daemon(daemon, &jail);
+        let supervisor = pidfile_pid(&supervisor_pidfile, &log);
+        assert_eq!(status_numbers(daemon, "PPid:"), [supervisor], "{what}");
+        let (_, _, title) = process(supervisor);
+        assert_eq!(title[0], format!("daemon: {name}[{daemon}]"));
+        // Root ran the script holding groups 0 and 5; chroot -G leaves the
+        // daemon its own group only.
+        assert_eq!(
+            status_numbers(daemon, "Groups:"),
+            [jail.uid],
+            "the jailed daemon's groups {what}"
+        );
+        assert_eq!(pgrep(&command_line), [daemon]);
+        (supervisor, daemon)
+    };
+    let (supervisor, daemon) = check_running("right after start");
+    let answer = wait_for_answer(jail.port, &log);
+    assert!(answer.ends_with("\r\n"), "{answer:?}");
+
+    // restart: stop waits for the jailed daemon and then for daemon(8),
+    // which removes its locked pidfiles before it exits, so the new
+    // daemon(8) finds them free.
+    let out = rc("restart");
+    assert_success(&out, "restart");
+    assert!(wait_gone(daemon), "pid {daemon} survived restart");
+    assert!(
+        wait_gone(supervisor),
+        "daemon(8) {supervisor} survived restart"
+    );
+    let (supervisor, daemon) = check_running("right after restart");
+    wait_for_answer(jail.port, &log);
+
+    let out = rc("stop");
+    assert_success(&out, "stop");
+    assert!(wait_gone(daemon), "pid {daemon} survived stop");
+    assert!(
+        wait_gone(supervisor),
+        "daemon(8) {supervisor} survived stop"
+    );
+    assert!(pgrep(&command_line).is_empty());
+    for file in [&pidfile, &supervisor_pidfile] {
+        assert!(!file.exists(), "stop leaves {}", file.display());
+    }
+    let out = rc("status");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "status after stop: {}",
+        both(&out)
+    );
+    assert_eq!(stdout(&out), format!("{name} is not running.\n"));
     assert!(TcpStream::connect(("127.0.0.1", jail.port)).is_err());
 }
 
@@ -1322,245 +1431,3 @@ fn assert_success(out: &Output, what: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
-
-// ---- the stand-ins ----
-
-/// chroot(8) of OpenBSD and FreeBSD, on Linux. With STANDIN_WORDS set it
-/// only writes its arguments there, one a line.
-const CHROOT_STANDIN: &str = r#"#!/bin/sh
-# chroot [-u user] [-g group[,group...]] [-G group,...] newroot command [arg ...]
-# The BSD chroot(8)s look user and group up on the host, before chroot(2),
-# then exec the command; GNU chroot does the rest with numeric IDs.
-if [ -n "$STANDIN_WORDS" ]; then
-	printf '%s\n' "$@" > "$STANDIN_WORDS"
-	exit 0
-fi
-user= group= groups=
-while getopts u:g:G: opt; do
-	case $opt in
-	u) user=$OPTARG ;;
-	g) group=${OPTARG%%,*}
-	   case $OPTARG in *,*) groups=${OPTARG#*,} ;; esac ;;
-	G) groups=$OPTARG ;;
-	*) exit 125 ;;
-	esac
-done
-shift $((OPTIND - 1))
-if [ -z "$user" ] || [ -z "$group" ]; then
-	echo "chroot stand-in: give both -u and -g" >&2
-	exit 125
-fi
-uid=$(id -u "$user") || exit 125
-gid=$(getent group "$group" | cut -d: -f3)
-if [ -z "$gid" ]; then
-	echo "chroot stand-in: no group $group on this host" >&2
-	exit 125
-fi
-exec chroot --userspec="$uid:$gid" ${groups:+--groups="$groups"} -- "$@"
-"#;
-
-/// FreeBSD's daemon(8), for `-f -S -T tag -p pidfile -P pidfile command`:
-/// runs the command, writes its PID to the -p pidfile and its own to the
-/// -P one (under HOST_ROOT), waits for it and removes the pidfiles. With
-/// STANDIN_WORDS set it only writes its arguments there.
-const DAEMON_STANDIN: &str = r#"#!/bin/sh
-if [ -n "$STANDIN_WORDS" ]; then
-	printf '%s\n' "$@" > "$STANDIN_WORDS"
-	exit 0
-fi
-pidfile= supervisor_pidfile=
-while getopts fST:p:P: opt; do
-	case $opt in
-	p) pidfile=$HOST_ROOT$OPTARG ;;
-	P) supervisor_pidfile=$HOST_ROOT$OPTARG ;;
-	f|S|T) ;;  # output to /dev/null and syslog: not emulated
-	*) echo "daemon stand-in: option not emulated" >&2; exit 1 ;;
-	esac
-done
-shift $((OPTIND - 1))
-if [ "$1" = /usr/sbin/chroot ]; then
-	shift
-	set -- "$CHROOT_STANDIN" "$@"
-fi
-"$@" &
-child=$!
-[ -z "$pidfile" ] || echo "$child" > "$pidfile"
-[ -z "$supervisor_pidfile" ] || echo "$$" > "$supervisor_pidfile"
-wait "$child"
-rm -f "$pidfile" "$supervisor_pidfile"
-"#;
-
-/// OpenBSD's rc.subr, for a script that sets daemon and daemon_flags,
-/// maybe rc_bg and rc_pre, and overrides rc_start with rc_exec.
-const OPENBSD_RC_SUBR: &str = r#"# OpenBSD rc.subr stand-in (see the test module's documentation).
-_name=${0##*/}
-
-# <name>_flags from rc.conf.local replaces daemon_flags (here: from the
-# environment).
-eval _rcflags=\${${_name}_flags}
-[ -n "${_rcflags}" ] && daemon_flags=${_rcflags}
-
-# rc.subr's default pexp: daemon and daemon_flags with the shell's quotes
-# removed, as the started process will see its arguments.
-pexp="$(eval echo ${daemon}${daemon_flags:+ ${daemon_flags}})"
-
-# rc.subr hands the command line to su(1), which runs /bin/sh -c with it.
-# OpenBSD's chroot(8) is the stand-in.
-rc_exec() {
-	_cmd="$*"
-	case $_cmd in
-	"/usr/sbin/chroot "*) _cmd="'$CHROOT_STANDIN' ${_cmd#/usr/sbin/chroot }" ;;
-	*) echo "rc_exec: not a chroot(8) command line: $_cmd" >&2; return 1 ;;
-	esac
-	/bin/sh -c "$_cmd"
-}
-
-rc_check() {
-	pgrep -xf "${pexp}" >/dev/null
-}
-
-rc_stop() {
-	pkill -xf "${pexp}"
-}
-
-rc_cmd() {
-	case $1 in
-	pexp)
-		printf '%s\n' "${pexp}"
-		;;
-	start)
-		rc_check && exit 0
-		# A dry run (STANDIN_WORDS) leaves the file system alone.
-		if type rc_pre >/dev/null 2>&1 && [ -z "${STANDIN_WORDS}" ]; then
-			rc_pre || exit 1
-		fi
-		if [ X"${rc_bg}" = X"YES" ] && [ -z "${STANDIN_WORDS}" ]; then
-			rc_start </dev/null >>"${RC_LOG}" 2>&1 &
-		else
-			rc_start </dev/null >>"${RC_LOG}" 2>&1 || exit 1
-		fi
-		;;
-	check)
-		rc_check
-		;;
-	stop)
-		rc_check || exit 0
-		rc_stop
-		;;
-	*)
-		echo "usage: $0 pexp|start|check|stop" >&2
-		exit 1
-		;;
-	esac
-}
-"#;
-
-/// FreeBSD's rc.subr: run_rc_command's start, status and stop for a
-/// script with command, pidfile, start_cmd and start_precmd/stop_postcmd.
-const FREEBSD_RC_SUBR: &str = r#"# FreeBSD rc.subr stand-in (see the test module's documentation).
-load_rc_config() { :; }
-warn() { echo "$0: WARNING: $*" >&2; }
-startmsg() { echo "$*"; }
-checkyesno() {
-	eval _value=\$$1
-	case $_value in
-	[Yy][Ee][Ss]|[Tt][Rr][Uu][Ee]|[Oo][Nn]|1) return 0 ;;
-	*) return 1 ;;
-	esac
-}
-devfs_domount() { echo "devfs_domount is not emulated: $*" >&2; return 1; }
-# The test jail ships its own device nodes: there is no devfs to unmount.
-umount() { echo "umount $*" >>"$RC_LOG"; }
-limits() {
-	[ "$1" = -C ] && shift 2
-	if [ "$1" != /usr/sbin/daemon ]; then
-		echo "limits: not a daemon(8) command line: $*" >&2
-		return 1
-	fi
-	shift
-	if [ -n "$STANDIN_WORDS" ]; then
-		"$DAEMON_STANDIN" "$@"
-	else
-		"$DAEMON_STANDIN" "$@" </dev/null >>"$RC_LOG" 2>&1 &
-	fi
-}
-
-# check_pidfile: the PID in the pidfile, if that process's first word is
-# procname, its basename, or one of the forms daemons rename themselves to.
-_check_pidfile() {
-	[ -f "$1" ] || return 0
-	read _pid _junk < "$1"
-	[ -n "$_pid" ] || return 0
-	_bn=${2##*/}
-	ps -ww -o pid= -o args= -p "$_pid" 2>/dev/null |
-	while read _npid _arg0 _argv; do
-		case $_arg0 in
-		"$2"|"$_bn"|"$_bn:"|"($_bn)"|"[$_bn]") printf '%s' "$_npid" ;;
-		esac
-	done
-}
-
-run_rc_command() {
-	rc_arg=$1
-	_procname=${procname:-$command}
-	eval rc_flags=\$${name}_flags
-	rc_pid=
-	if [ -n "$pidfile" ]; then
-		rc_pid=$(_check_pidfile "$HOST_ROOT$pidfile" "$_procname")
-	fi
-	case $rc_arg in
-	start)
-		if ! checkyesno "$rcvar"; then
-			echo "Cannot 'start' $name. Set $rcvar to YES."
-			return 0
-		fi
-		if [ -n "$rc_pid" ]; then
-			echo "$name already running? (pid=$rc_pid)." >&2
-			return 1
-		fi
-		# A dry run (STANDIN_WORDS) leaves the file system alone.
-		if [ -n "$start_precmd" ] && [ -z "$STANDIN_WORDS" ]; then
-			eval "$start_precmd" || return 1
-		fi
-		if [ -z "$start_cmd" ]; then
-			echo "rc.subr stand-in: only start_cmd is emulated" >&2
-			return 1
-		fi
-		eval "$start_cmd"
-		;;
-	defaults)
-		eval "_c=\$${name}_chroot _u=\$${name}_user _g=\$${name}_group"
-		printf '%s\n' "$_c" "$_u" "$_g"
-		;;
-	status)
-		if [ -n "$rc_pid" ]; then
-			echo "$name is running as pid $rc_pid."
-		else
-			echo "$name is not running."
-			return 1
-		fi
-		;;
-	stop)
-		if [ -z "$rc_pid" ]; then
-			echo "$name not running? (check $pidfile)." >&2
-			return 1
-		fi
-		echo "Stopping $name."
-		kill -TERM "$rc_pid" || return 1
-		_waited=0
-		while kill -0 "$rc_pid" 2>/dev/null; do
-			[ "$_waited" -lt 200 ] || return 1
-			sleep 0.1
-			_waited=$((_waited + 1))
-		done
-		if [ -n "$stop_postcmd" ]; then
-			eval "$stop_postcmd"
-		fi
-		;;
-	*)
-		echo "usage: $0 defaults|start|status|stop" >&2
-		return 1
-		;;
-	esac
-}
-"#;

@@ -352,9 +352,31 @@ pub(super) mod tests {
         // Foreground: daemon(8) detaches it and keeps a pidfile on the host.
         assert_line(&text, "pidfile=\"/var/run/${name}.pid\"");
         assert_line(&text, "start_cmd=\"${name}_start\"");
+        assert_line(&text, "supervisor_pidfile=\"/var/run/${name}.daemon.pid\"");
         assert_line(
             &text,
-            "\t    /usr/sbin/daemon -f -S -T \"${name}\" -p \"${pidfile}\" \\",
+            "\t    /usr/sbin/daemon -f -S -T \"${name}\" -t \"${name}\" \\",
+        );
+        assert_line(
+            &text,
+            "\t    -p \"${pidfile}\" -P \"${supervisor_pidfile}\" \\",
+        );
+        // chroot(8) sets supplementary groups only with -G: without it the
+        // daemon would keep root's (wheel, operator).
+        assert_line(&text, ": \"${daytimed_groups:=_daytimed}\"");
+        assert_line(
+            &text,
+            "\t    -G \"${daytimed_groups}\" \"${daytimed_chroot}\" \"${command}\" \"$@\" ||",
+        );
+        // start waits for the pidfile, stop for daemon(8) to let go of it.
+        assert_line(
+            &text,
+            "\twhile [ -z \"$(check_pidfile \"${pidfile}\" \"${command}\")\" ]; do",
+        );
+        assert_line(&text, "stop_postcmd=\"${name}_poststop\"");
+        assert_line(
+            &text,
+            "\twhile [ -n \"$(check_pidfile \"${supervisor_pidfile}\" /usr/sbin/daemon)\" ]; do",
         );
         assert_line(&text, "\t[ -d \"${daytimed_chroot}\"/var/run/daytimed ] ||");
         assert_line(
@@ -375,6 +397,9 @@ pub(super) mod tests {
         assert!(!text.contains("start_cmd="), "{text}");
         assert!(!text.contains("/usr/sbin/daemon"), "{text}");
         assert!(!text.contains("pidfile="), "{text}");
+        assert!(!text.contains("check_pidfile"), "{text}");
+        // rc.subr's own chroot start passes -G from daytimed_groups.
+        assert_line(&text, ": \"${daytimed_groups:=_daytimed}\"");
         assert_line(&text, ": \"${daytimed_devfs_ruleset:=devfsrules_jail}\"");
         assert_line(
             &text,

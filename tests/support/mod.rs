@@ -1,6 +1,7 @@
 //! Shared fixtures: the real `cargo xtask jail` run on the demo, once per
 //! test binary, and helpers to extract and run what it made.
 
+pub mod bsd;
 pub mod hostile;
 
 use std::io::{Read, Write};
