@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::bsd::{self, Bsd, BsdHost};
 use crate::support::{
-    EXEC, ZONE, archive_file_entries, both, cargo_xtask_jail, free_port, scratch, skip_without_root,
+    EXEC, HostScratch, ZONE, archive_file_entries, both, cargo_xtask_jail, free_port, scratch,
+    skip_without_root,
 };
 
 // ---- runs of cargo xtask jail ----
@@ -972,14 +973,16 @@ fn an_undefined_variable_in_a_template_fails_the_run() {
 /// its names on this host.
 struct Installed {
     run: Run,
+    /// Holds the jail, at a root the plan accepts wherever the clone is.
+    _host: HostScratch,
     jail_root: PathBuf,
     port: u16,
     uid: u32,
 }
 
 fn install_jail(label: &str) -> Installed {
-    let host_root = scratch(label);
-    let jail_root = host_root.join("var/jail/daytimed");
+    let host = HostScratch::new(label);
+    let jail_root = host.path.join("var/jail/daytimed");
     let user = account_name("passwd", 65534);
     let group = account_name("group", 65534);
     let port = free_port();
@@ -1024,6 +1027,7 @@ fn install_jail(label: &str) -> Installed {
     assert!(jail_root.join(EXEC.strip_prefix('/').unwrap()).is_file());
     Installed {
         run,
+        _host: host,
         jail_root,
         port,
         uid: 65534,

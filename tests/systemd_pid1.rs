@@ -14,14 +14,16 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::support::{REPO, archive_file_entries, both, cargo_xtask_jail, demo_jail, scratch};
+use crate::support::{
+    HostScratch, REPO, archive_file_entries, both, cargo_xtask_jail, demo_jail, scratch,
+};
 
 /// One systemd instance at a time (the tool keeps its state machine-wide).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A running instance, stopped when dropped, whatever the test did.
 struct Instance {
-    state: PathBuf,
+    state: HostScratch,
     _lock: MutexGuard<'static, ()>,
 }
 
@@ -34,14 +36,14 @@ impl Instance {
     /// start of systemd's console log) and fails: CI has all it needs.
     fn start(test: &str) -> Instance {
         let lock = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let state = scratch("systemd-pid1");
+        let state = HostScratch::new("systemd-pid1");
         let instance = Instance { state, _lock: lock };
         let out = instance.tool_command().arg("start").output();
         let out =
             out.unwrap_or_else(|e| panic!("{test}: cannot run {}: {e}", Self::tool().display()));
         if !out.status.success() {
-            let console =
-                std::fs::read_to_string(instance.state.join("console.log")).unwrap_or_default();
+            let console = std::fs::read_to_string(instance.state.path.join("console.log"))
+                .unwrap_or_default();
             panic!(
                 "{test}: systemd-pid1 cannot boot systemd on this machine (it needs root, \
                  cgroup v2, overlayfs, unshare/nsenter/script from util-linux), and CI must: \
@@ -56,7 +58,7 @@ impl Instance {
     fn tool_command(&self) -> Command {
         let mut command = Command::new(Self::tool());
         command
-            .env("SYSTEMD_PID1_STATE", &self.state)
+            .env("SYSTEMD_PID1_STATE", &self.state.path)
             .current_dir("/");
         command
     }
@@ -82,7 +84,7 @@ impl Instance {
     }
 
     fn console_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.state.join("console.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.state.path.join("console.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -206,16 +208,19 @@ fn exposure(instance: &Instance, unit: &str) -> f64 {
 
 /// The whole life of a unit over its jail, read-only then writable.
 fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64) {
-    let host = scratch(&format!("{}-host", built.name));
+    // Outside /tmp, which the instance has a private one of.
+    let host = HostScratch::new(&format!("{}-host", built.name));
+    let unit_copy = host.path.join(format!("{}.service", built.name));
+    std::fs::copy(&built.unit, &unit_copy).unwrap();
     let out = Command::new("tar")
         .arg("-xzpf")
         .arg(&built.archive)
         .arg("-C")
-        .arg(&host)
+        .arg(&host.path)
         .output()
         .unwrap();
     assert!(out.status.success(), "tar: {}", both(&out));
-    let extracted = host.join(format!("var/jail/{}", built.name));
+    let extracted = host.path.join(format!("var/jail/{}", built.name));
     let root = format!("/var/jail/{}", built.name);
     let unit = format!("{}.service", built.name);
     let instance = Instance::start(test);
@@ -227,7 +232,7 @@ fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64) {
     ));
     instance.ok(&format!(
         "install -m 0644 {} /etc/systemd/system/ && systemctl daemon-reload",
-        shell_quote(&built.unit.display().to_string())
+        shell_quote(&unit_copy.display().to_string())
     ));
 
     // Read-only: starts, answers, shows as running, scores, restarts, stops.

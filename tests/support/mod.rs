@@ -90,6 +90,40 @@ pub fn scratch(name: &str) -> PathBuf {
         .keep()
 }
 
+/// A scratch folder at a fixed kind of place on the host, for what must be
+/// seen there whatever folder the repository was cloned into: a jail root
+/// the plan accepts (never inside /tmp, /home, /root… where a clone may
+/// live) and a path a systemd-pid1 instance sees (it has a /tmp of its
+/// own). Under /srv/jailpack-tests; root only (the tests that use it need
+/// root anyway); removed when dropped.
+pub struct HostScratch {
+    pub path: PathBuf,
+}
+
+impl HostScratch {
+    pub fn new(name: &str) -> HostScratch {
+        let base = Path::new("/srv/jailpack-tests");
+        std::fs::create_dir_all(base).unwrap();
+        let path = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir_in(base)
+            .unwrap()
+            .keep();
+        HostScratch { path }
+    }
+}
+
+impl Drop for HostScratch {
+    fn drop(&mut self) {
+        // A jail may hold read-only directories: open them up first.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+rwX"])
+            .arg(&self.path)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 pub fn is_root() -> bool {
     let output = Command::new("id").arg("-u").output().expect("id -u");
     String::from_utf8_lossy(&output.stdout).trim() == "0"
