@@ -2,6 +2,7 @@
 
 mod support;
 
+mod adoption;
 mod archive_contract;
 mod audit;
 mod closure_oracle;
