@@ -1,5 +1,5 @@
 //! Adopting jailpack as README.md says, in a workspace that already has a
-//! lockfile: its daemon uses crates jailpack uses too, locked at versions
+//! lockfile: its daemon depends on crates jailpack uses too, locked at versions
 //! older than the newest, and jailpack comes in as a git dependency (cargo
 //! keeps a lockfile's versions for git and registry dependencies; a path
 //! dependency would hide the problem, since cargo unlocks for it). Adding
