@@ -2,6 +2,7 @@
 
 mod support;
 
+mod adoption;
 mod archive_contract;
 mod audit;
 mod closure_oracle;
@@ -16,6 +17,7 @@ mod messages;
 mod openbsd_synthetic;
 mod prebuilt;
 mod presets;
+mod release_doc;
 mod service_quoting;
 mod service_scripts;
 mod symbol_versions;

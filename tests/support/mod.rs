@@ -438,3 +438,122 @@ pub fn repacked_demo(name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
     }
     archive
 }
+
+// Adoption: jailpack as another workspace sees it, through git.
+
+/// `git ARGS...` in `dir` with a fixed identity and dates and no user or
+/// system configuration; returns stdout, panicking with stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=jailpack tests",
+            "-c",
+            "user.email=tests@invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_DATE", "2000-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2000-01-01T00:00:00Z")
+        .output()
+        .expect("cannot run git");
+    assert!(
+        output.status.success(),
+        "git {args:?} in {}:\n{}",
+        dir.display(),
+        both(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A commit of this repository as it is now.
+pub struct Snapshot {
+    /// The repository holding it.
+    pub dir: PathBuf,
+    /// Its hash: a dependency on it names it (`rev`), or an offline cargo
+    /// would take whatever commit its git cache fetched last.
+    pub commit: String,
+}
+
+/// This repository as it is now — tracked files and new ones git does not
+/// ignore, uncommitted changes included — committed alone in a repository of
+/// its own at `target/adoption/jailpack`, for a `git = "file://…"`
+/// dependency. The same files give the same commit (fixed identity and
+/// dates), so cargo's git cache serves the next run.
+pub fn git_snapshot() -> &'static Snapshot {
+    static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
+        let repo = Path::new(REPO);
+        let snapshot = repo.join("target/adoption/jailpack");
+        if snapshot.exists() {
+            std::fs::remove_dir_all(&snapshot).unwrap();
+        }
+        std::fs::create_dir_all(&snapshot).unwrap();
+        let files = git(
+            repo,
+            &[
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+        );
+        for name in files.split('\0').filter(|n| !n.is_empty()) {
+            let from = repo.join(name);
+            let to = snapshot.join(name);
+            // Deleted in the working tree but not yet in git: left out.
+            let Ok(meta) = std::fs::symlink_metadata(&from) else {
+                continue;
+            };
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&from).unwrap();
+                std::os::unix::fs::symlink(target, &to).unwrap();
+            } else {
+                std::fs::copy(&from, &to).unwrap();
+            }
+        }
+        git(&snapshot, &["init", "-q"]);
+        git(&snapshot, &["add", "-A"]);
+        git(
+            &snapshot,
+            &["commit", "-q", "-m", "jailpack as the tests found it"],
+        );
+        let commit = git(&snapshot, &["rev-parse", "HEAD"]).trim().to_string();
+        Snapshot {
+            dir: snapshot,
+            commit,
+        }
+    })
+}
+
+/// `cargo ARGS...` in `dir` with `target_dir`, offline first (everything
+/// is usually in the local cache already), then online when offline mode
+/// was what stopped it.
+pub fn cargo_offline_first(dir: &Path, target_dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let run = |offline: bool| {
+        Command::new(&cargo)
+            .current_dir(dir)
+            .args(args)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .env("CARGO_NET_OFFLINE", if offline { "true" } else { "false" })
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .expect("cannot run cargo")
+    };
+    let output = run(true);
+    if output.status.success() || !String::from_utf8_lossy(&output.stderr).contains("offline") {
+        return output;
+    }
+    run(false)
+}
