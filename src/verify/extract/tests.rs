@@ -273,8 +273,14 @@ fn dot_slash_prefixes_pax_and_long_names_are_accepted() {
     let long = format!("j/{}/f", "d".repeat(150));
     let archive = archive_with(dir.path(), |b| {
         write(b, &e("./j/", Directory));
-        b.append_pax_extensions([("path", &b"j/pax-name"[..]), ("mtime", b"1")])
-            .unwrap();
+        // A pax extended header (type `x`) by hand: records of
+        // "<length> <key>=<value>\n", the length counting itself.
+        let records = b"19 path=j/pax-name\n11 mtime=1\n";
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        pax.set_mode(0o644);
+        b.append_data(&mut pax, "PaxHeader", &records[..]).unwrap();
         write(b, &e("j/ustar-name", Regular).data(b"p"));
         // The builder writes a GNU long-name record for this one.
         let mut header = tar::Header::new_gnu();
