@@ -16,6 +16,7 @@ mod messages;
 mod openbsd_synthetic;
 mod prebuilt;
 mod presets;
+mod sbom;
 mod service_quoting;
 mod service_scripts;
 mod symbol_versions;

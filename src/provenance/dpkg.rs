@@ -87,9 +87,9 @@ fn parse_status(text: &str) -> Vec<Installed> {
 /// /usr gives it; the error says why a path has none.
 pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> {
     let Some(packages) = installed(root)? else {
+        // No root's location in the reason: it ends up in the SBOM.
         let why = format!(
-            "{} has no dpkg database ({STATUS}); jailpack reads no other Linux package database yet",
-            root.describe()
+            "the root has no dpkg database ({STATUS}); jailpack reads no other Linux package database yet"
         );
         return Ok(paths
             .iter()

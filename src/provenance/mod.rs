@@ -12,7 +12,7 @@
 pub mod crates;
 pub mod dpkg;
 mod freebsd;
-mod openbsd;
+pub mod openbsd;
 pub mod os_release;
 pub mod purl;
 mod read;
@@ -115,11 +115,11 @@ pub fn find(files: &[FileRecord], root: &FsRoot, os: Os, crates: &[Crate]) -> Re
                     asked.push((file.path.clone(), inside));
                     continue;
                 }
-                None => Owner::Unknown(format!(
-                    "read from {} outside the sysroot {}, whose package database knows nothing of it",
-                    source.display(),
-                    root.describe()
-                )),
+                // No build-host path in the reason: it ends up in the SBOM.
+                None => Owner::Unknown(
+                    "read from outside the sysroot, whose package database knows nothing of it"
+                        .to_string(),
+                ),
             },
         };
         owners.insert(file.path.clone(), owner);
