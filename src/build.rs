@@ -9,6 +9,7 @@ use cargo_metadata::{Message, Metadata, MetadataCommand, TargetKind};
 use xshell::{Shell, cmd};
 
 use crate::error::{Error, Result};
+use crate::provenance::crates::{self, Crate};
 use crate::settings::{Overrides, Settings};
 
 /// What to build, as the command line says it.
@@ -68,6 +69,9 @@ pub struct Built {
     /// build outputs relative to it, so that two checkouts of the same
     /// sources give the same bytes. `None` for a prebuilt binary.
     pub workspace_root: Option<PathBuf>,
+    /// The crates the executable was built from, its own package's first
+    /// (for the SBOM); empty for a prebuilt binary.
+    pub crates: Vec<Crate>,
 }
 
 /// `$CARGO` when cargo runs us (as `cargo xtask` does), else `cargo`.
@@ -145,6 +149,18 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
         Some(triple) => triple.clone(),
         None => host_triple(&sh)?,
     };
+    let crates = crates::resolve(
+        &cargo,
+        &crates::Query {
+            manifest_path: &manifest_path,
+            package: &package.id,
+            triple: &target_triple,
+            features: &request.features,
+            all_features: request.all_features,
+            no_default_features: request.no_default_features,
+            locked: request.locked,
+        },
+    )?;
     Ok(Built {
         package: Package {
             name: package.name.to_string(),
@@ -158,6 +174,7 @@ pub fn build(request: &BuildRequest) -> Result<Built> {
         target_triple: Some(target_triple),
         target_directory: metadata.target_directory.clone().into_std_path_buf(),
         workspace_root: Some(metadata.workspace_root.clone().into_std_path_buf()),
+        crates,
     })
 }
 
@@ -209,6 +226,7 @@ pub fn prebuilt(request: &Prebuilt) -> Result<Built> {
         target_triple: None,
         target_directory: current_dir.join("target"),
         workspace_root: None,
+        crates: Vec::new(),
     })
 }
 

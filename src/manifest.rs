@@ -85,6 +85,22 @@ pub struct FileRecord {
     /// DT_VERNEED): the highest `GLIBC_2.x` is the oldest glibc it runs on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub versions: BTreeMap<String, Vec<String>>,
+    /// The OS package (or, for the daemon cargo built, the crate) it came
+    /// from; absent when no package database names it (the SBOM says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<PackageRecord>,
+}
+
+/// A package as the file list records it: enough for `audit` to name the
+/// version the jail holds and look up the one the host has now.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PackageRecord {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,7 +208,7 @@ impl Manifest {
 
 /// A regular file's bytes, opened without blocking and refused past the
 /// bound.
-fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let read_error = |source| Error::Read {
         path: path.to_path_buf(),

@@ -456,3 +456,127 @@ fn audit_knows_the_mount_points_a_systemd_jail_ships() {
     assert!(ok, "{report}");
     assert_eq!(stdout, "", "{report}");
 }
+
+/// `demo_sysroot()` with a dpkg database of its own: the host's status
+/// file and the file lists of the packages the demo's jail takes files
+/// from; returns it with the host's dpkg architecture.
+fn demo_sysroot_with_dpkg() -> (PathBuf, String) {
+    let sysroot = demo_sysroot();
+    let output = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .unwrap();
+    let arch = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    std::fs::create_dir_all(sysroot.join("var/lib/dpkg/info")).unwrap();
+    std::fs::copy("/var/lib/dpkg/status", sysroot.join("var/lib/dpkg/status")).unwrap();
+    for list in [
+        format!("libc6:{arch}.list"),
+        format!("libgcc-s1:{arch}.list"),
+        "tzdata.list".to_string(),
+    ] {
+        std::fs::copy(
+            Path::new("/var/lib/dpkg/info").join(&list),
+            sysroot.join("var/lib/dpkg/info").join(&list),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(sysroot.join("etc")).unwrap();
+    std::fs::copy("/etc/os-release", sysroot.join("etc/os-release")).unwrap();
+    (sysroot, arch)
+}
+
+/// Gives the sysroot's `package` (of `arch`) another version in its dpkg
+/// status, as an upgrade would; returns (old, new).
+fn upgrade_in_status(sysroot: &Path, package: &str, arch: &str) -> (String, String) {
+    let path = sysroot.join("var/lib/dpkg/status");
+    let status = std::fs::read_to_string(&path).unwrap();
+    let mut versions = None;
+    let stanzas: Vec<String> = status
+        .split("\n\n")
+        .map(|stanza| {
+            let ours = stanza.lines().any(|l| l == format!("Package: {package}"))
+                && stanza.lines().any(|l| l == format!("Architecture: {arch}"));
+            if !ours {
+                return stanza.to_string();
+            }
+            stanza
+                .lines()
+                .map(|line| match line.strip_prefix("Version: ") {
+                    Some(old) => {
+                        let new = format!("{old}+security1");
+                        versions = Some((old.to_string(), new.clone()));
+                        format!("Version: {new}")
+                    }
+                    None => line.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    std::fs::write(&path, stanzas.join("\n\n")).unwrap();
+    versions.expect("the package is in the status file")
+}
+
+#[test]
+fn audit_names_the_package_version_in_the_jail_and_on_the_host() {
+    if skip_without_root("audit_names_the_package_version_in_the_jail_and_on_the_host") {
+        return;
+    }
+    let (sysroot, arch) = demo_sysroot_with_dpkg();
+    let out = scratch("audit-update-out");
+    let output = cargo_xtask_jail(
+        &out,
+        &["--sysroot", sysroot.to_str().unwrap(), "--timezone", ZONE],
+    );
+    assert!(output.status.success(), "{}", both(&output));
+    let base = format!("daytimed-0.1.0-{}", host_triple());
+    let root = install(
+        &out.join(format!("{base}.tar.gz")),
+        "audit-update-installed",
+    );
+    let (ok, stdout, report) = audit(&root, &[]);
+    assert!(
+        ok && stdout.is_empty(),
+        "a fresh jail is not clean:\n{report}"
+    );
+
+    // An update of libc6 lands in the sysroot: a new libc.so.6, a new version.
+    let libc = sysroot.join("usr/lib/x86_64-linux-gnu/libc.so.6");
+    let mut bytes = std::fs::read(&libc).unwrap();
+    bytes.extend_from_slice(b"update");
+    std::fs::write(&libc, bytes).unwrap();
+    let (old, new) = upgrade_in_status(&sysroot, "libc6", &arch);
+    let update = format!(
+        "update   /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2: libc6 {old} in the jail, {new} on the host; rebuild and reinstall the jail"
+    );
+    let (ok, stdout, report) = audit(&root, &[]);
+    assert!(!ok, "{report}");
+    assert!(stdout.lines().any(|l| l == update), "{report}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("stale    /usr/lib/x86_64-linux-gnu/libc.so.6")),
+        "{report}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("update")).count(),
+        1,
+        "{report}"
+    );
+
+    // The SBOM alone says the same, without the jail.
+    let output = Command::new(xtask_binary())
+        .args(["jail", "audit", "--sbom"])
+        .arg(out.join(format!("{base}.cdx.json")))
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{}", both(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("{update}\n"),
+        "{}",
+        both(&output)
+    );
+}

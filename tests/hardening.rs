@@ -61,6 +61,7 @@ pub fn plan_with(
         target_triple: Some("x86_64-unknown-linux-gnu".into()),
         target_directory: dir.join("target"),
         workspace_root: None,
+        crates: Vec::new(),
     };
     let mut files = vec![ClosureFile {
         path: "/usr/local/sbin/d".into(),

@@ -92,6 +92,7 @@ fn dlopen(settings: serde_json::Value, sysroot: &Path) -> jailpack::Result<Dlope
         target_triple: None,
         target_directory: sysroot.join("target"),
         workspace_root: None,
+        crates: Vec::new(),
     };
     jailpack::plan::presets::dlopen(&built, &FsRoot::new(sysroot))
 }

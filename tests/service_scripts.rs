@@ -670,12 +670,14 @@ fn every_artifact_has_its_checksum_and_a_place_in_the_manifest() {
         files.into_iter().partition(|f| f.ends_with(".sha256"));
     let manifest_file = artifacts
         .iter()
-        .find(|f| f.ends_with(".json"))
+        .find(|f| f.ends_with(".json") && !f.ends_with(".cdx.json"))
         .expect("a manifest")
         .clone();
     let archive = run.archive();
+    let sbom = manifest_file.replace(".json", ".cdx.json");
     let mut expected = vec![
         archive.clone(),
+        sbom,
         "freebsd/INSTALL".to_string(),
         format!("freebsd/{name}"),
         manifest_file.clone(),

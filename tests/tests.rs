@@ -18,6 +18,7 @@ mod openbsd_synthetic;
 mod prebuilt;
 mod presets;
 mod release_doc;
+mod sbom;
 mod service_quoting;
 mod service_scripts;
 mod symbol_versions;

@@ -1,6 +1,6 @@
 //! What audit reports: one line per finding, the jail path first, led by a
 //! word cron mail can be grepped for (`stale`, `modified`, `missing`,
-//! `unknown`, `unreadable`, `invalid`).
+//! `unknown`, `unreadable`, `invalid`, `update`).
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,14 @@ pub enum Finding {
     Unreadable { path: PathBuf, problem: String },
     /// The file list names a path no jail entry can have.
     Invalid { path: PathBuf },
+    /// The host has another version of a package the jail holds (or none):
+    /// `path` is the first of its files in the jail.
+    Update {
+        path: PathBuf,
+        package: String,
+        in_jail: String,
+        on_host: Option<String>,
+    },
 }
 
 impl Finding {
@@ -79,7 +87,8 @@ impl Finding {
             | Finding::Missing { path }
             | Finding::Unknown { path }
             | Finding::Unreadable { path, .. }
-            | Finding::Invalid { path } => path,
+            | Finding::Invalid { path }
+            | Finding::Update { path, .. } => path,
         }
     }
 }
@@ -146,6 +155,24 @@ impl std::fmt::Display for Finding {
                 f,
                 "invalid  {path:?}: the file list names a path no jail entry has (absolute, without . or .., at most {} levels): jailpack writes no such list; audit with the release's manifest",
                 super::walk::MAX_DEPTH
+            ),
+            Finding::Update {
+                package,
+                in_jail,
+                on_host: Some(on_host),
+                ..
+            } => write!(
+                f,
+                "update   {at}: {package} {in_jail} in the jail, {on_host} on the host; rebuild and reinstall the jail"
+            ),
+            Finding::Update {
+                package,
+                in_jail,
+                on_host: None,
+                ..
+            } => write!(
+                f,
+                "update   {at}: {package} {in_jail} in the jail, not installed on the host; rebuild the jail without it, or install it again"
             ),
         }
     }

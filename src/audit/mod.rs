@@ -11,7 +11,10 @@
 //!   numbers), or is gone;
 //! - **unknown** entries: in the jail, but not in its file list (except
 //!   inside `writable` directories, which are the daemon's);
-//! - **unreadable** entries or sources, which could not be checked.
+//! - **unreadable** entries or sources, which could not be checked;
+//! - **update**s: packages the jail holds in another version than the host
+//!   (or sysroot) has now, both versions named (each file's `package` in
+//!   the list, or the SBOM alone with [`audit_sbom`]).
 //!
 //! The jail's daemon may be compromised, so audit (run by root, from cron)
 //! trusts nothing the jail shows: it never follows a link inside the jail,
@@ -27,6 +30,7 @@
 mod check;
 mod findings;
 mod host;
+mod packages;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -55,6 +59,16 @@ pub struct Request {
     pub manifest: Option<PathBuf>,
     /// Read the sources under this root instead of where the build read them.
     pub sysroot: Option<PathBuf>,
+}
+
+/// Audits a jail installed elsewhere from its SBOM alone: which package
+/// versions it holds against those of this host (or `sysroot`).
+pub fn audit_sbom(sbom: &Path, sysroot: Option<&Path>) -> Result<Vec<Finding>> {
+    let bom = crate::cyclonedx::Bom::read(sbom)?;
+    let held = packages::held_by_sbom(&bom);
+    let mut findings = packages::updates(&held, &packages::host_root(sysroot, None))?;
+    findings.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(findings)
 }
 
 /// Audits one jail; an empty list means nothing changed.
@@ -88,7 +102,14 @@ pub fn audit(request: &Request) -> Result<Vec<Finding>> {
             ),
         });
     }
-    Ok(check::Audit::new(dir, &manifest, request.sysroot.as_deref()).run())
+    let mut findings = check::Audit::new(dir, &manifest, request.sysroot.as_deref()).run();
+    let host = packages::host_root(request.sysroot.as_deref(), Some(&manifest));
+    findings.extend(packages::updates(
+        &packages::held_by_list(&manifest),
+        &host,
+    )?);
+    findings.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(findings)
 }
 
 /// The jail's own file list, read as carefully as the rest of the jail:

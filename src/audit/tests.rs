@@ -31,6 +31,7 @@ fn manifest() -> Manifest {
         size: contents.len() as u64,
         mode: Mode(0o644),
         versions: Default::default(),
+        package: None,
     };
     let directory = |path: &str| DirectoryRecord {
         path: path.into(),

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod install;
 mod quoting;
+pub mod sbom;
 pub mod service;
 #[cfg(test)]
 mod snapshots;
@@ -25,7 +26,7 @@ use crate::plan::Plan;
 pub struct Emitted {
     pub out_dir: PathBuf,
     /// The archive, the service scripts, their INSTALL notes, the OpenBSD
-    /// PLIST fragment and the manifest (not the `.sha256` files).
+    /// PLIST fragment, the SBOM and the manifest (not the `.sha256` files).
     pub artifacts: Vec<ArtifactRecord>,
     /// Every file written, the `.sha256` files included, with its kind.
     pub written: Vec<Written>,
@@ -36,7 +37,8 @@ pub struct Emitted {
 pub struct Written {
     /// Relative to the output directory.
     pub file: PathBuf,
-    /// `archive`, `service`, `install-notes`, `plist`, `manifest` or `checksum`.
+    /// `archive`, `service`, `install-notes`, `plist`, `sbom`, `manifest` or
+    /// `checksum`.
     pub kind: &'static str,
     pub sha256: String,
 }
@@ -82,8 +84,16 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
             );
         }
     }
-    let artifacts: Vec<ArtifactRecord> = staged.files.iter().map(|f| f.record()).collect();
     let mut manifest = crate::plan::manifest(plan);
+    // The SBOM describes the jail's files, which the manifest lists before
+    // it gets its artifacts: so the SBOM is one of them.
+    staged.add(
+        "sbom",
+        PathBuf::from(format!("{base}.cdx.json")),
+        sbom::document(plan, &manifest).to_json(),
+        0o644,
+    );
+    let artifacts: Vec<ArtifactRecord> = staged.files.iter().map(|f| f.record()).collect();
     manifest.artifacts = artifacts.clone();
     staged.add(
         "manifest",

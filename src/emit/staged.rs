@@ -19,7 +19,7 @@ pub(super) struct StagedFile {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub mode: u32,
-    /// What it is: `archive`, `service`, `install-notes`, `plist`,
+    /// What it is: `archive`, `service`, `install-notes`, `plist`, `sbom`,
     /// `manifest` or `checksum`.
     pub kind: &'static str,
 }

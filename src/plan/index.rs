@@ -109,6 +109,7 @@ pub fn manifest(plan: &Plan) -> Manifest {
             size: entry.size,
             mode: Mode(entry.mode & 0o1777),
             versions: Default::default(),
+            package: plan.provenance.record(&path),
         };
         match &entry.kind {
             EntryKind::File { source } => {

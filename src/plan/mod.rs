@@ -26,6 +26,7 @@ use crate::closure::Closure;
 use crate::closure::root::FsRoot;
 use crate::closure::target::{Os, Target};
 use crate::error::Result;
+use crate::provenance::{self, Provenance};
 use crate::settings::ServiceKind;
 
 /// Everything emit needs, decided.
@@ -65,6 +66,9 @@ pub struct Plan {
     /// the same path relative to the workspace, as the manifest records it
     /// (no checkout's location may end up in an artifact).
     pub build_output: Option<(PathBuf, PathBuf)>,
+    /// The OS package or crate behind each file, for the SBOM and the
+    /// jail's file list.
+    pub provenance: Provenance,
 }
 
 /// A service template of the project's own, in place of the embedded one.
@@ -222,7 +226,9 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
         jail_root: who.jail_root,
         user: who.user,
         group: who.group,
+        provenance: Provenance::default(),
     };
+    plan.provenance = provenance::find(&index::manifest(&plan).files, root, os, &built.crates)?;
     index::finish(&mut plan)?;
     Ok(plan)
 }
