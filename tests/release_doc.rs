@@ -234,6 +234,8 @@ fn the_release_workflow_in_docs_runs_here_step_by_step() {
         format!("{base}.tar.gz.sha256"),
         format!("{base}.json"),
         format!("{base}.json.sha256"),
+        format!("{base}.cdx.json"),
+        format!("{base}.cdx.json.sha256"),
         format!("{base}.systemd.daytimed.service"),
         format!("{base}.systemd.INSTALL"),
     ]
@@ -245,6 +247,7 @@ fn the_release_workflow_in_docs_runs_here_step_by_step() {
         .args([
             format!("{base}.tar.gz.sha256"),
             format!("{base}.json.sha256"),
+            format!("{base}.cdx.json.sha256"),
         ])
         .current_dir(&assets)
         .output()
