@@ -7,6 +7,7 @@ mod archive_contract;
 mod audit;
 mod closure_oracle;
 mod debian_daemons;
+mod directory_sources;
 mod doctor;
 mod emit_integrity;
 mod hardening;

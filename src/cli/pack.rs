@@ -107,6 +107,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         ),
     );
     print_summary(&plan);
+    for warning in &plan.warnings {
+        status("Warning", warning);
+    }
     format.artifacts(&plan, &emitted);
     format.finished(true);
     for artifact in &emitted.artifacts {
