@@ -11,6 +11,7 @@ pub mod hardening;
 mod index;
 mod jail;
 mod mount_points;
+mod pam;
 pub mod paths;
 pub mod presets;
 mod services;

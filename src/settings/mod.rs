@@ -59,6 +59,13 @@ pub struct Settings {
     /// `certificates`, `passwd` (see `plan::presets`).
     #[serde(default)]
     pub presets: Vec<Preset>,
+    /// The `pam` preset: the PAM service the daemon uses (its file under
+    /// /etc/pam.d).
+    pub pam_service: Option<String>,
+    /// The `pam` preset: a PAM configuration of the jail's own for that
+    /// service, instead of the root's (relative to the package, or absolute
+    /// in the root).
+    pub pam_config: Option<String>,
     /// A project's own service templates, by flavour, instead of the
     /// embedded ones: `templates = { openbsd = "jail/daytimed.rc" }`.
     #[serde(default)]

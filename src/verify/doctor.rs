@@ -92,6 +92,10 @@ pub fn diagnose(events: &[Event], host: &FsRoot) -> Diagnosis {
     let mut failed: BTreeMap<String, (String, BTreeSet<String>, Vec<String>)> = BTreeMap::new();
     for event in events {
         let Err(errno) = &event.result else { continue };
+        // A failed creation is a need of its own (see `needs`).
+        if event.creates.is_some() || event.path.is_empty() {
+            continue;
+        }
         if errno != "ENOENT" && errno != "EACCES" {
             continue;
         }
@@ -184,7 +188,8 @@ pub fn probe(events: &[Event], executable: &Path, closure: &BTreeSet<PathBuf>) -
     let opened_names: BTreeSet<&str> = opened.iter().map(|p| file_name(p)).collect();
     for event in events {
         let path = event.path.as_str();
-        let ignored = EXPECTED_ABSENT.contains(&path)
+        let ignored = path.is_empty()
+            || EXPECTED_ABSENT.contains(&path)
             || path.starts_with("/proc/")
             || path.starts_with("/sys/")
             || path == "/proc"
@@ -367,6 +372,7 @@ mod tests {
             syscall: syscall.into(),
             path: path.into(),
             result: errno.map_or(Ok(3), |e| Err(e.to_string())),
+            creates: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod extract;
 pub mod identity;
 mod members;
 pub mod names;
+pub mod needs;
 pub mod nofollow;
 pub mod run;
 pub mod signals;
