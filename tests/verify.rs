@@ -1,7 +1,7 @@
 //! `cargo xtask jail verify`: the demo's jail passes, as root (chroot) and
 //! as an unprivileged user (user namespace); a jail without its C library
-//! fails both ways; a one-shot command passes on exit 0 only; archives for
-//! other systems are refused.
+//! fails both ways; a one-shot command passes on exit 0 only; `--check`
+//! from the host decides the verdict; archives for other systems are refused.
 
 use std::path::Path;
 
@@ -105,6 +105,35 @@ fn archives_for_other_systems_are_refused() {
     assert!(!passed, "{report}");
     assert!(
         report.contains("openbsd") && report.contains("verify runs Linux jails"),
+        "{report}"
+    );
+}
+
+/// A client on the host that reads the demo's answer over loopback.
+fn ask(port: u16) -> String {
+    format!("timeout 2 bash -c 'cat </dev/tcp/127.0.0.1/{port}' | grep -q .")
+}
+
+#[test]
+fn a_check_from_outside_decides_the_verdict() {
+    let archive = repacked_demo("verify-check", |_| {});
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let served = ask(port);
+    let args = ["--arg", "--listen", "--arg", &listen, "--for", "10"];
+    let mut with_check = args.to_vec();
+    with_check.extend(["--check", &served]);
+    let (passed, report) = verify(&archive, &with_check, true);
+    assert!(passed, "{report}");
+    assert!(report.contains("PASS: the check exited 0"), "{report}");
+    // Still running is not enough when the check fails: a wrong port.
+    let wrong = ask(free_port());
+    let mut failing = args.to_vec();
+    failing.extend(["--for", "3", "--check", &wrong]);
+    let (passed, report) = verify(&archive, &failing, true);
+    assert!(!passed, "{report}");
+    assert!(
+        report.contains("FAIL: the check did not exit 0"),
         "{report}"
     );
 }

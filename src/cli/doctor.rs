@@ -45,6 +45,9 @@ Options:
       --max-size BYTES  the most the archive may unpack to (see verify --help)
       --sysroot DIR     where the jail's files came from (default /), to
                         tell missing files from optional ones
+      --check 'COMMAND' a shell command run on this host while the daemon
+                        runs (see verify --help); the trace covers what the
+                        daemon did while serving it
       --keep            keep the scratch folder and say where it is
 Build options (--probe): -p/--package, --bin, --manifest-path, --profile,
       --target, -F/--features, --all-features, --no-default-features, --locked

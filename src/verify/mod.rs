@@ -17,6 +17,7 @@
 //! natively.
 
 pub mod bounds;
+pub mod check;
 pub mod devices;
 pub mod doctor;
 pub mod extract;
@@ -56,6 +57,9 @@ pub struct Request {
     pub command: Option<Vec<String>>,
     /// Run under strace and collect the program's events.
     pub trace: bool,
+    /// `--check`: a shell command run on the host while the daemon runs;
+    /// the run passes only when it exits 0 in time.
+    pub check: Option<String>,
     /// Keep the scratch folder (its path is in the outcome).
     pub keep: bool,
     /// `--max-size`: the most the archive may unpack to, in all and per
@@ -83,6 +87,8 @@ pub struct Outcome {
     pub stderr: String,
     /// The program's own events, when traced.
     pub events: Option<Vec<trace::Event>>,
+    /// What `--check` did.
+    pub check: Option<check::Checked>,
     /// The scratch folder, when kept.
     pub kept: Option<PathBuf>,
 }
@@ -248,7 +254,7 @@ fn run_in(
     }
     let (stdout, stderr) = (scratch.join("stdout"), scratch.join("stderr"));
     let seconds = request.seconds.max(1);
-    let (ended, elapsed) = run::run(&run::Run {
+    let (ended, elapsed, checked) = run::run(&run::Run {
         root: &extracted.root,
         devices: &extracted.devices,
         identity,
@@ -257,6 +263,7 @@ fn run_in(
         trace: request.trace.then_some(trace_prefix.as_path()),
         stdout: &stdout,
         stderr: &stderr,
+        check: request.check.as_deref().filter(|_| !one_shot),
     })?;
     signals::check()?;
     let events = if request.trace {
@@ -264,10 +271,9 @@ fn run_in(
     } else {
         None
     };
-    let passed = match ended {
-        Ended::StillRunning => !one_shot,
-        Ended::Exited(0) => one_shot,
-        Ended::Exited(_) | Ended::Signaled(_) => false,
+    let passed = match (ended, &checked) {
+        (_, Some(checked)) => checked.passed,
+        (ended, None) => still_up(ended, one_shot),
     };
     Ok(Outcome {
         passed,
@@ -281,8 +287,18 @@ fn run_in(
         stdout: read_output(&stdout),
         stderr: read_output(&stderr),
         events,
+        check: checked,
         kept: None,
     })
+}
+
+/// Without a check: a daemon passes by staying up, a command by exiting 0.
+fn still_up(ended: Ended, one_shot: bool) -> bool {
+    match ended {
+        Ended::StillRunning => !one_shot,
+        Ended::Exited(0) => one_shot,
+        Ended::Exited(_) | Ended::Signaled(_) => false,
+    }
 }
 
 /// The manifest's program must be a regular file of the extracted jail,
@@ -392,7 +408,7 @@ pub fn probe_run(
     command.extend(args.iter().cloned());
     let prefix = scratch.path().join("t");
     let (stdout, stderr) = (scratch.path().join("stdout"), scratch.path().join("stderr"));
-    let (ended, _) = run::run(&run::Run {
+    let (ended, _, _) = run::run(&run::Run {
         root: Path::new("/"),
         devices: &[],
         identity: &Identity::Host,
@@ -401,6 +417,7 @@ pub fn probe_run(
         trace: Some(&prefix),
         stdout: &stdout,
         stderr: &stderr,
+        check: None,
     })?;
     let events = trace::read(&prefix, trace::Start::Exec(&command[0]))?;
     Ok((events, ended, read_output(&stderr)))
