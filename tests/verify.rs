@@ -137,3 +137,37 @@ fn a_check_from_outside_decides_the_verdict() {
         "{report}"
     );
 }
+
+#[test]
+fn an_archive_alone_is_checked_from_its_own_manifest_whoever_packed_it() {
+    let dir = shared_scratch("verify-alone");
+    let renamed = dir.join("download.tar.gz");
+    std::fs::copy(repacked_demo("verify-alone-src", |_| {}), &renamed).unwrap();
+    let port = listen(free_port());
+    let (passed, report) = verify(&renamed, &["--arg", "--listen", "--arg", &port], true);
+    assert!(passed, "{report}");
+    // Repacked by GNU tar in pax format, with `./` prefixes.
+    let tree = dir.join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let untar = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&renamed)
+        .arg("-C")
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let pax = dir.join("pax.tar.gz");
+    let retar = std::process::Command::new("tar")
+        .args(["--format=pax", "-czf"])
+        .arg(&pax)
+        .arg("-C")
+        .arg(&tree)
+        .arg("./var")
+        .status()
+        .unwrap();
+    assert!(retar.success());
+    let port = listen(free_port());
+    let (passed, report) = verify(&pax, &["--arg", "--listen", "--arg", &port], true);
+    assert!(passed, "{report}");
+}

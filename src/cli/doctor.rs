@@ -39,7 +39,8 @@ not hold, with the settings line for each.
 Options:
       --for SECONDS     how long to run (default 3)
       --arg VALUE       a daemon argument (repeat; replaces the manifest's)
-      --manifest FILE   default: the archive's name with .json for .tar.gz
+      --manifest FILE   default: the archive's name with .json for .tar.gz,
+                        else (none there) the jail's own /.jailpack.json
       --as-jail-user    as root, run as the jail's user instead of nobody
                         (see verify --help)
       --max-size BYTES  the most the archive may unpack to (see verify --help)

@@ -35,7 +35,8 @@ SIGTERM or SIGHUP.
 Options:
       --for SECONDS     how long the daemon must stay up (default 3)
       --arg VALUE       a daemon argument (repeat; replaces the manifest's)
-      --manifest FILE   default: the archive's name with .json for .tar.gz
+      --manifest FILE   default: the archive's name with .json for .tar.gz,
+                        else (none there) the jail's own /.jailpack.json
       --as-jail-user    as root, run as the jail's user instead of nobody,
                         if this host has it as an ordinary account (uid
                         1000 or more), with that account's own primary

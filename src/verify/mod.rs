@@ -20,6 +20,7 @@ pub mod bounds;
 pub mod check;
 pub mod devices;
 pub mod doctor;
+pub mod embedded;
 pub mod extract;
 pub mod identity;
 mod members;
@@ -110,11 +111,7 @@ pub fn default_manifest(archive: &Path) -> PathBuf {
 /// (a bad or hostile archive, a missing tool, a signal), not that the
 /// daemon failed.
 pub fn verify(request: &Request) -> Result<Outcome> {
-    let manifest = request
-        .manifest
-        .clone()
-        .unwrap_or_else(|| default_manifest(&request.archive));
-    let info = Manifest::read(&manifest)?;
+    let (info, manifest) = manifest_of(request)?;
     check_runnable(&info, &manifest)?;
     let paths = Paths::of(&info, &manifest)?;
     let identity = if run::effective_uid()? == 0 {
@@ -145,6 +142,19 @@ pub fn verify(request: &Request) -> Result<Outcome> {
     let mut outcome = result?;
     outcome.kept = kept;
     Ok(outcome)
+}
+
+/// `--manifest`, else the one beside the archive, else (none there) the
+/// jail's own inside the archive; with where it was read.
+fn manifest_of(request: &Request) -> Result<(Manifest, PathBuf)> {
+    if let Some(path) = &request.manifest {
+        return Ok((Manifest::read(path)?, path.clone()));
+    }
+    let beside = default_manifest(&request.archive);
+    match std::fs::symlink_metadata(&beside) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded::read(&request.archive),
+        _ => Ok((Manifest::read(&beside)?, beside)),
+    }
 }
 
 /// The manifest's paths, checked: plain absolute names only.
