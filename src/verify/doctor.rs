@@ -284,7 +284,9 @@ pub fn fixes(what: &str, errno: &str, execs: bool, library: bool) -> Vec<String>
         fixes.push(r#"presets = ["passwd"]"#.to_string());
         return fixes;
     }
+    // OpenSSL's own places (/usr/lib/ssl/cert.pem, certs/) and the OS's.
     let certificates = what.starts_with("/etc/ssl/")
+        || what.starts_with("/usr/lib/ssl/cert")
         || what.starts_with("/etc/pki/")
         || what == "/usr/local/share/certs/ca-root-nss.crt";
     if certificates {

@@ -21,6 +21,9 @@ use super::trace::{EXIT, Event};
 use crate::closure::root::FsRoot;
 use crate::plan::{devices, hardening};
 
+/// Where else libpam looks, in vain when /etc/pam.d is there: no need.
+const PAM_ELSEWHERE: [&str; 2] = ["/usr/lib/pam.d", "/etc/pam.conf"];
+
 /// World temp directories: a daemon's files there need the directory
 /// itself, world-writable with the sticky bit.
 const TEMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
@@ -141,8 +144,21 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
             );
         }
     }
+    // A service file libpam did read, while the modules it names are
+    // missing: the service is known, the `pam` preset brings the rest.
+    let read_service = events.iter().enumerate().find(|(_, e)| {
+        e.result.is_ok() && e.syscall.starts_with("open") && e.path.starts_with("/etc/pam.d/")
+    });
+    let module_missing = diagnosis.missing.iter().any(|f| f.what.starts_with("pam_"));
+    if let (Some((at, event)), true) = (read_service, module_missing) {
+        let service = event.path["/etc/pam.d/".len()..].to_string();
+        let mut found = need(Kind::Pam, &event.path, event, Fix::Pam(service));
+        found.failed = "read, but the modules it names are missing".into();
+        add(at, found);
+    }
     for finding in &diagnosis.missing {
-        if finding.what.starts_with("/etc/pam.d/") {
+        let what = finding.what.as_str();
+        if what.starts_with("/etc/pam.d/") || PAM_ELSEWHERE.contains(&what) {
             continue;
         }
         let last = events.iter().rposition(|e| {
@@ -167,7 +183,9 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
             need.fatal = need.kind == Kind::Writable || last_of_pid.get(&pid) == Some(at);
         }
     }
-    found.sort_by_key(|(at, n)| (!n.fatal, *at));
+    // Fatal first; among them the directories to create in, which stop a
+    // daemon outright, then in the order the daemon met them.
+    found.sort_by_key(|(at, n)| (!n.fatal, n.kind != Kind::Writable, *at));
     found.into_iter().map(|(_, n)| n).collect()
 }
 
@@ -216,6 +234,12 @@ fn creation(event: &Event) -> Option<Need> {
 fn from_finding(finding: &Finding, event: &Event, host: &FsRoot) -> Option<Need> {
     let what = finding.what.as_str();
     let make = |kind, fix| Some(need(kind, what, event, fix));
+    // libpam with no configuration directory names no service: ship the
+    // directory's files first (configuration, not secrets), so that the
+    // next run shows which service the daemon opens.
+    if what == "/etc/pam.d" {
+        return make(Kind::Pam, Fix::Tree(what.to_string()));
+    }
     if let Some(name) = what.strip_prefix("/dev/") {
         if devices::NAMES.contains(&name) {
             return make(Kind::Device, Fix::Device(name.to_string()));
@@ -237,10 +261,9 @@ fn from_finding(finding: &Finding, event: &Event, host: &FsRoot) -> Option<Need>
         if what.starts_with("pam_") {
             return None;
         }
-        let fixes = doctor::fixes(what, &finding.errno, false, true);
-        if let Some(preset) = fixes.first().and_then(|f| preset_of(f)) {
-            return make(Kind::Preset, Fix::Preset(preset));
-        }
+        // An NSS module (libnss_systemd for passwd lookups, say) is a
+        // library like any other: the `resolver` preset only brings the
+        // modules of its own databases.
         return make(Kind::Library, Fix::Library(what.to_string()));
     }
     if finding.errno == "EACCES" {

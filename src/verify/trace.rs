@@ -209,13 +209,20 @@ fn created_name(call: &Call) -> Option<String> {
 }
 
 /// Parses `name(args) = result`; `None` for signals and anything else. A
-/// process's end (`+++ exited with N +++`) becomes a call named [`EXIT`].
+/// process's end (`exit_group(N)`, `+++ exited with N +++`) becomes a call
+/// named [`EXIT`].
 fn parse_line(line: &str) -> Option<Call> {
     let line = line.trim_end();
-    if let Some(code) = line
+    // `exit_group(N) = ?` (strace -qq leaves out the `+++ exited` lines).
+    let exit = line
         .strip_prefix("+++ exited with ")
         .and_then(|rest| rest.strip_suffix(" +++"))
-    {
+        .or_else(|| {
+            line.strip_prefix("exit_group(")
+                .and_then(|rest| rest.split_once(')'))
+                .map(|(code, _)| code)
+        });
+    if let Some(code) = exit {
         return Some(Call {
             syscall: EXIT.to_string(),
             args: Vec::new(),
@@ -377,6 +384,8 @@ mod tests {
         );
         assert!(parse_line("--- SIGCHLD {si_signo=SIGCHLD} ---").is_none());
         assert_eq!(parse_line("+++ exited with 3 +++").unwrap().result, Ok(3));
+        let exit = parse_line("exit_group(1)                           = ?").unwrap();
+        assert_eq!((exit.syscall.as_str(), exit.result), (EXIT, Ok(1)));
         assert_eq!(
             parse_line("clone(child_stack=NULL, flags=SIGCHLD) = 7")
                 .unwrap()
