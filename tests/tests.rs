@@ -13,6 +13,7 @@ mod emit_integrity;
 mod hardening;
 mod hostile_archives;
 mod jail_runs;
+mod learn;
 mod loader_edge_cases;
 mod messages;
 mod openbsd_synthetic;
