@@ -2,7 +2,7 @@
 //!
 //! The pipeline (see DESIGN.md) runs one way, a module per stage:
 //! [`build`] → [`closure`] → [`plan`] → [`emit`], and optionally
-//! [`verify`]; [`audit`] checks an installed jail; [`cli`] is the front end
+//! [`verify`], which [`learn`] loops over; [`audit`] checks an installed jail; [`cli`] is the front end
 //! that `cargo xtask jail` calls.
 
 pub mod audit;
@@ -13,6 +13,7 @@ pub mod closure;
 pub mod cyclonedx;
 pub mod emit;
 pub mod error;
+pub mod learn;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;

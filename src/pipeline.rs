@@ -76,7 +76,22 @@ pub fn closure_of(built: &Built, root: &FsRoot) -> Result<Closure> {
         dlopen: dlopen.required,
         optional_dlopen: dlopen.optional,
     };
-    closure::resolve(&executables(built, root)?, &options)
+    let mut closure = closure::resolve(&executables(built, root)?, &options)?;
+    // A directory source's ELF objects (plugins) each get a closure of
+    // their own, without the daemon's dlopen() lists; one that cannot be
+    // completed is left out rather than failing the jail.
+    let objects = plan::tree::elf_objects(&built.settings, &built.package.manifest_path, root)?;
+    if !objects.is_empty() {
+        let plugins = closure::Resolver::new(closure::Options {
+            root: root.clone(),
+            ..closure::Options::default()
+        });
+        for object in objects {
+            let resolved = plugins.resolve(std::slice::from_ref(&object));
+            closure.absorb(&object.jail_path, resolved);
+        }
+    }
+    Ok(closure)
 }
 
 /// The daemon first, then the settings' extra executables at the same

@@ -77,6 +77,7 @@ pub fn plan_with(
         target,
         files,
         links: Vec::new(),
+        left_out: Vec::new(),
     };
     jailpack::plan::plan(&built, &closure, &FsRoot::of(sysroot), 0)
 }
@@ -88,7 +89,7 @@ fn refused(dir: &Path, settings: serde_json::Value) -> String {
     }
 }
 
-fn accepted(dir: &Path, settings: serde_json::Value) -> Plan {
+pub fn accepted(dir: &Path, settings: serde_json::Value) -> Plan {
     plan_with(dir, settings, linux(), None, Vec::new()).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -1,7 +1,7 @@
 //! `cargo xtask jail verify`: the demo's jail passes, as root (chroot) and
 //! as an unprivileged user (user namespace); a jail without its C library
-//! fails both ways; a one-shot command passes on exit 0 only; archives for
-//! other systems are refused.
+//! fails both ways; a one-shot command passes on exit 0 only; `--check`
+//! from the host decides the verdict; archives for other systems are refused.
 
 use std::path::Path;
 
@@ -107,4 +107,67 @@ fn archives_for_other_systems_are_refused() {
         report.contains("openbsd") && report.contains("verify runs Linux jails"),
         "{report}"
     );
+}
+
+/// A client on the host that reads the demo's answer over loopback.
+fn ask(port: u16) -> String {
+    format!("timeout 2 bash -c 'cat </dev/tcp/127.0.0.1/{port}' | grep -q .")
+}
+
+#[test]
+fn a_check_from_outside_decides_the_verdict() {
+    let archive = repacked_demo("verify-check", |_| {});
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let served = ask(port);
+    let args = ["--arg", "--listen", "--arg", &listen, "--for", "10"];
+    let mut with_check = args.to_vec();
+    with_check.extend(["--check", &served]);
+    let (passed, report) = verify(&archive, &with_check, true);
+    assert!(passed, "{report}");
+    assert!(report.contains("PASS: the check exited 0"), "{report}");
+    // Still running is not enough when the check fails: a wrong port.
+    let wrong = ask(free_port());
+    let mut failing = args.to_vec();
+    failing.extend(["--for", "3", "--check", &wrong]);
+    let (passed, report) = verify(&archive, &failing, true);
+    assert!(!passed, "{report}");
+    assert!(
+        report.contains("FAIL: the check did not exit 0"),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_archive_alone_is_checked_from_its_own_manifest_whoever_packed_it() {
+    let dir = shared_scratch("verify-alone");
+    let renamed = dir.join("download.tar.gz");
+    std::fs::copy(repacked_demo("verify-alone-src", |_| {}), &renamed).unwrap();
+    let port = listen(free_port());
+    let (passed, report) = verify(&renamed, &["--arg", "--listen", "--arg", &port], true);
+    assert!(passed, "{report}");
+    // Repacked by GNU tar in pax format, with `./` prefixes.
+    let tree = dir.join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let untar = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&renamed)
+        .arg("-C")
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let pax = dir.join("pax.tar.gz");
+    let retar = std::process::Command::new("tar")
+        .args(["--format=pax", "-czf"])
+        .arg(&pax)
+        .arg("-C")
+        .arg(&tree)
+        .arg("./var")
+        .status()
+        .unwrap();
+    assert!(retar.success());
+    let port = listen(free_port());
+    let (passed, report) = verify(&pax, &["--arg", "--listen", "--arg", &port], true);
+    assert!(passed, "{report}");
 }

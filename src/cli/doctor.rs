@@ -14,6 +14,7 @@ use crate::closure::root::FsRoot;
 use crate::error::{Error, Result};
 use crate::pipeline;
 use crate::verify::names::printable_text;
+use crate::verify::needs::{self, Fix, Need};
 use crate::verify::{self, Ended, doctor};
 
 const HELP: &str = "\
@@ -38,12 +39,16 @@ not hold, with the settings line for each.
 Options:
       --for SECONDS     how long to run (default 3)
       --arg VALUE       a daemon argument (repeat; replaces the manifest's)
-      --manifest FILE   default: the archive's name with .json for .tar.gz
+      --manifest FILE   default: the archive's name with .json for .tar.gz,
+                        else (none there) the jail's own /.jailpack.json
       --as-jail-user    as root, run as the jail's user instead of nobody
                         (see verify --help)
       --max-size BYTES  the most the archive may unpack to (see verify --help)
       --sysroot DIR     where the jail's files came from (default /), to
                         tell missing files from optional ones
+      --check 'COMMAND' a shell command run on this host while the daemon
+                        runs (see verify --help); the trace covers what the
+                        daemon did while serving it
       --keep            keep the scratch folder and say where it is
 Build options (--probe): -p/--package, --bin, --manifest-path, --profile,
       --target, -F/--features, --all-features, --no-default-features, --locked
@@ -75,6 +80,8 @@ fn diagnose(flags: RunFlags) -> Result<ExitCode> {
         .map_or_else(FsRoot::host, FsRoot::new);
     let events = outcome.events.as_deref().unwrap_or_default();
     let diagnosis = doctor::diagnose(events, &host);
+    let needs = needs::needs(events, &diagnosis, &host);
+    print_needs(&needs);
     let from = flags
         .sysroot
         .as_ref()
@@ -120,7 +127,7 @@ fn diagnose(flags: RunFlags) -> Result<ExitCode> {
             printable_text(&paths.join(", "), false)
         );
     }
-    let ok = outcome.passed && diagnosis.missing.is_empty();
+    let ok = outcome.passed && diagnosis.missing.is_empty() && needs.is_empty();
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -193,6 +200,53 @@ fn probe(flags: RunFlags) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every need, fatal first, with the settings line that meets it. The
+/// first line names the most pressing one. Paths come from what the jailed
+/// program did: escaped, so that a name cannot forge the report.
+pub fn print_needs(needs: &[Need]) {
+    let Some(first) = needs.first() else {
+        return;
+    };
+    let fatal = needs.iter().filter(|n| n.fatal).count();
+    let said = if first.fatal { "fatal" } else { "first" };
+    println!(
+        "doctor: {} ({fatal} fatal); {said}: {} ({}) -> {}",
+        count_needs(needs.len()),
+        printable_text(&first.what, false),
+        first.failed,
+        printable_text(&first.fix.line(), false)
+    );
+    for need in needs {
+        let label = if need.fatal { "FATAL" } else { "soft " };
+        println!(
+            "  {label} {:?} {} ({})",
+            need.kind,
+            printable_text(&need.what, false),
+            need.failed
+        );
+        match &need.fix {
+            Fix::Decide { line, why } => {
+                println!("      a person must decide: {}", printable_text(why, false));
+                if !line.is_empty() {
+                    println!(
+                        "      the line they would write: {}",
+                        printable_text(line, false)
+                    );
+                }
+            }
+            fix => println!("      add: {}", printable_text(&fix.line(), false)),
+        }
+    }
+}
+
+fn count_needs(n: usize) -> String {
+    if n == 1 {
+        "1 need".to_string()
+    } else {
+        format!("{n} needs")
+    }
 }
 
 /// The build flags `doctor --probe` passes on, as `cargo xtask jail` reads them.

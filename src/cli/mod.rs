@@ -5,6 +5,7 @@ mod audit;
 mod build_flags;
 mod closure;
 mod doctor;
+mod learn;
 mod messages;
 mod pack;
 mod tree;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use super::build_flags;
 use super::messages::MessageFormat;
-use super::{status, sysroot, text, tree};
+use super::{learn, status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
 use crate::closure::ClosureFile;
 use crate::error::{Error, Result};
@@ -48,6 +48,20 @@ Jail (override [package.metadata.jail]):
       --timezone ZONE       `host` or a zone name such as Europe/Paris
       --service KIND        openbsd, freebsd or systemd (repeat for several)
       --sysroot DIR         resolve libraries and files in DIR instead of /
+Learning (run the jail under strace, add what doctor finds, again):
+      --learn               until the daemon passes, a round adds nothing,
+                            or the rounds are spent; each round's additions
+                            to the settings source ([package.metadata.jail]
+                            edited in place, or the --settings file) are
+                            printed as a diff. Never adds a host secret, a
+                            setuid file or a world-writable directory
+                            without the sticky bit: those are reported
+      --check 'COMMAND'     a shell command run on this host while the
+                            daemon runs (a client over loopback); a round
+                            passes only when it exits 0 in time
+      --rounds N            at most N rounds (default 5)
+      --for SECONDS         how long each run may take (default 10 with
+                            --check, else 3)
 Output:
       --out-dir DIR         default: <cargo target dir>/jail
       --message-format FMT  human (default) or json: one JSON object a line
@@ -69,6 +83,12 @@ struct Flags {
     sysroot: Option<PathBuf>,
     format: MessageFormat,
     help: bool,
+    /// `--learn`.
+    learn: bool,
+    /// `--learn`'s flags.
+    learning: learn::LearnFlags,
+    /// `--check`, `--rounds` or `--for` seen (they need `--learn`).
+    learn_flag: Option<&'static str>,
 }
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
@@ -76,6 +96,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     if flags.help {
         println!("{HELP}");
         return Ok(ExitCode::SUCCESS);
+    }
+    if flags.learn {
+        let request = pipeline::Request {
+            build: flags.request,
+            prebuilt: flags.prebuilt,
+            sysroot: flags.sysroot,
+            mtime: pipeline::source_date_epoch()?,
+        };
+        return learn::run(&request, flags.out_dir.as_deref(), &flags.learning);
     }
     let format = flags.format;
     let packed = pipeline::source_date_epoch().and_then(|mtime| {
@@ -107,6 +136,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         ),
     );
     print_summary(&plan);
+    for warning in &plan.warnings {
+        status("Warning", warning);
+    }
     format.artifacts(&plan, &emitted);
     format.finished(true);
     for artifact in &emitted.artifacts {
@@ -179,9 +211,33 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
                 flags.prebuilt.get_or_insert_with(Default::default).version =
                     Some(text(&mut parser)?)
             }
+            Long("learn") => flags.learn = true,
+            Long("check") => {
+                flags.learn_flag.get_or_insert("--check");
+                flags.learning.check = Some(text(&mut parser)?);
+            }
+            Long("rounds") => {
+                flags.learn_flag.get_or_insert("--rounds");
+                let value = text(&mut parser)?;
+                let rounds = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::Usage(format!("--rounds {value:?}: give a whole number of rounds"))
+                })?;
+                flags.learning.rounds = Some(rounds);
+            }
+            Long("for") => {
+                flags.learn_flag.get_or_insert("--for");
+                let value = text(&mut parser)?;
+                let seconds = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::Usage(format!("--for {value:?}: give a whole number of seconds"))
+                })?;
+                flags.learning.seconds = Some(seconds);
+            }
             Short('h') | Long("help") => flags.help = true,
             other => return Err(Error::Usage(other.unexpected().to_string())),
         }
+    }
+    if let (Some(flag), false) = (flags.learn_flag, flags.learn) {
+        return Err(Error::Usage(format!("{flag} only goes with --learn")));
     }
     if let Some(prebuilt) = &flags.prebuilt {
         if prebuilt.binary.as_os_str().is_empty() {

@@ -35,7 +35,8 @@ SIGTERM or SIGHUP.
 Options:
       --for SECONDS     how long the daemon must stay up (default 3)
       --arg VALUE       a daemon argument (repeat; replaces the manifest's)
-      --manifest FILE   default: the archive's name with .json for .tar.gz
+      --manifest FILE   default: the archive's name with .json for .tar.gz,
+                        else (none there) the jail's own /.jailpack.json
       --as-jail-user    as root, run as the jail's user instead of nobody,
                         if this host has it as an ordinary account (uid
                         1000 or more), with that account's own primary
@@ -44,6 +45,11 @@ Options:
       --max-size BYTES  the most the archive may unpack to, in all and per
                         file (K, M, G suffixes; default: the sizes its
                         manifest records, at most 1G)
+      --check 'COMMAND' a shell command run on this host while the daemon
+                        runs (a client over loopback: dig, nc, curl),
+                        tried until it exits 0 or the time is up; the run
+                        passes only when it did (give --for the time it
+                        may take, e.g. 10)
       --keep            keep the scratch folder and say where it is
   -h, --help";
 
@@ -112,6 +118,7 @@ pub(super) fn parse(args: impl IntoIterator<Item = OsString>, doctor: bool) -> R
                 .push(text(&mut parser)?),
             Long("manifest") => flags.request.manifest = Some(text(&mut parser)?.into()),
             Long("keep") => flags.request.keep = true,
+            Long("check") => flags.request.check = Some(text(&mut parser)?),
             Long("as-jail-user") => flags.request.as_jail_user = true,
             Long("max-size") => {
                 let value = text(&mut parser)?;
@@ -202,7 +209,32 @@ pub(super) fn print_outcome(outcome: &Outcome, request: &Request) {
         }
         (Ended::Signaled(signal), _) => format!("FAIL: killed by signal {signal} after {took}"),
     };
+    let verdict = match &outcome.check {
+        None => verdict,
+        Some(checked) if checked.passed => format!(
+            "PASS: the check exited 0 (try {}) while the daemon ran",
+            checked.tries
+        ),
+        Some(checked) if checked.daemon_ended => {
+            format!("FAIL: the daemon ended before the check passed; {verdict}")
+        }
+        Some(checked) => format!(
+            "FAIL: the check did not exit 0 within {seconds} s ({} tries, last status {})",
+            checked.tries,
+            checked
+                .status
+                .map_or_else(|| "none: stopped".to_string(), |s| s.to_string())
+        ),
+    };
     println!("verify: {verdict}");
+    if let Some(checked) = outcome.check.as_ref().filter(|c| !c.passed) {
+        if !checked.output.trim().is_empty() {
+            println!("verify: the check's last output:");
+            for line in printable_text(&checked.output, true).lines() {
+                println!("  {line}");
+            }
+        }
+    }
     for (name, text) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
         if text.trim().is_empty() {
             continue;

@@ -56,6 +56,97 @@ pub struct Closure {
     pub files: Vec<ClosureFile>,
     /// Symlinks the loader passes through, sorted by path.
     pub links: Vec<Link>,
+    /// ELF objects of a directory source left out of the jail because
+    /// their closure could not be completed (see [`Closure::absorb`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
+}
+
+/// An object the jail goes without, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// Inside the jail.
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl Closure {
+    /// Adds the closure of `object` (an ELF file a directory source ships,
+    /// resolved on its own) without the object itself, which its `files`
+    /// line places. When the object's closure failed, or does not fit this
+    /// one (another target, another copy of a library), the object is
+    /// recorded as left out instead: a plugin for something the host lacks
+    /// must not stop the jail.
+    pub fn absorb(&mut self, object: &Path, resolved: Result<Closure>) {
+        let reason = match resolved {
+            Err(error) => Some(left_out_reason(&error)),
+            Ok(other) if other.target != self.target => Some(format!(
+                "it is built for {} ({}), the daemon for {} ({})",
+                other.target.os,
+                other.target.rust_triple(),
+                self.target.os,
+                self.target.rust_triple()
+            )),
+            Ok(other) => self.try_merge(object, other).err(),
+        };
+        if let Some(reason) = reason {
+            self.left_out.push(LeftOut {
+                path: object.to_path_buf(),
+                reason,
+            });
+        }
+    }
+
+    /// Merges all of `other` but `object`, or nothing.
+    fn try_merge(&mut self, object: &Path, other: Closure) -> std::result::Result<(), String> {
+        let mut files: BTreeMap<PathBuf, ClosureFile> =
+            self.files.drain(..).map(|f| (f.path.clone(), f)).collect();
+        let before = files.clone();
+        let mut links: BTreeMap<PathBuf, Link> =
+            self.links.drain(..).map(|l| (l.path.clone(), l)).collect();
+        let links_before = links.clone();
+        let merged = other
+            .files
+            .into_iter()
+            .filter(|f| f.path != object)
+            .try_for_each(|f| merge_file(&mut files, f))
+            .and_then(|()| {
+                other
+                    .links
+                    .into_iter()
+                    .try_for_each(|l| merge_link(&mut links, l))
+            });
+        if let Err(error) = merged {
+            self.files = before.into_values().collect();
+            self.links = links_before.into_values().collect();
+            return Err(left_out_reason(&error));
+        }
+        self.files = files.into_values().collect();
+        self.links = links.into_values().collect();
+        Ok(())
+    }
+}
+
+/// One line on why an object's closure is incomplete.
+fn left_out_reason(error: &Error) -> String {
+    match error {
+        Error::LibraryNotFound { name, .. } => {
+            format!("it needs {name}, which the root does not have")
+        }
+        Error::LibrariesNotFound { missing } => {
+            let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+            format!(
+                "it needs {}, which the root does not have",
+                names.join(", ")
+            )
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -160,6 +251,7 @@ impl Resolver {
             target,
             files: files.into_values().collect(),
             links: links.into_values().collect(),
+            left_out: Vec::new(),
         })
     }
 

@@ -6,13 +6,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::accounts::Who;
 use super::jail::Jail;
 use super::paths::checked_absolute;
-use super::{EntryKind, hardening};
-use crate::closure::Closure;
+use super::{EntryKind, Owner, hardening, tree};
 use crate::closure::root::FsRoot;
+use crate::closure::{Closure, LeftOut};
 use crate::error::{Error, Result};
-use crate::settings::Settings;
+use crate::settings::{FileSetting, Settings};
 
 pub(super) fn add_closure(jail: &mut Jail, closure: &Closure) -> Result<()> {
     for file in &closure.files {
@@ -51,15 +52,29 @@ pub(super) fn add_settings_files(
     settings: &Settings,
     manifest: &Path,
     root: &FsRoot,
-) -> Result<()> {
+    who: &Who,
+    left_out: &[LeftOut],
+) -> Result<Vec<String>> {
     let package_dir = manifest.parent().unwrap_or(Path::new("."));
+    let mut warnings = Vec::new();
     for (index, file) in settings.files.iter().enumerate() {
         let field = format!("files[{index}]");
-        let dest = checked_absolute(
-            &format!("{field}.dest"),
-            file.dest.as_deref().unwrap_or(&file.source),
-        )?;
-        let source = source_file(&file.source, package_dir, root, &format!("{field}.source"))?;
+        let dest = dest_of(&field, file)?;
+        let owner = owner_of(&field, file, &dest, settings, who)?;
+        let source = locate(&file.source, package_dir, root, &format!("{field}.source"))?;
+        if source.is_dir {
+            let tree = tree::Tree {
+                field: &field,
+                setting: file,
+                dest: &dest,
+                source: &source,
+                root,
+                owner,
+                left_out,
+            };
+            warnings.extend(tree::add(jail, &tree)?);
+            continue;
+        }
         // Executables belong in `executables`, which jails their closures too.
         let mode = file.mode.unwrap_or(0o644);
         hardening::check_file_mode(&field, &dest, mode)?;
@@ -67,23 +82,88 @@ pub(super) fn add_settings_files(
             &hardening::Source {
                 setting: &field,
                 declared: &file.source,
-                real: &source,
+                real: &source.host,
                 dest: &dest,
                 allow_secret: file.allow_secret,
                 allow_setid: file.allow_setid,
             },
             true,
         )?;
-        jail.add(&dest, EntryKind::File { source }, mode, None, &field)?;
+        let kind = EntryKind::File {
+            source: source.host,
+        };
+        jail.add(&dest, kind, mode, owner, &field)?;
     }
-    Ok(())
+    Ok(warnings)
+}
+
+/// Where a `files` entry lands inside the jail.
+pub(super) fn dest_of(field: &str, file: &FileSetting) -> Result<PathBuf> {
+    checked_absolute(
+        &format!("{field}.dest"),
+        file.dest.as_deref().unwrap_or(&file.source),
+    )
+}
+
+/// `owner`: the daemon's user or group, and only inside a `writable`
+/// directory, where the daemon may rewrite the file anyway; anywhere else
+/// a daemon-owned file would be state outside the place kept for it.
+fn owner_of(
+    field: &str,
+    file: &FileSetting,
+    dest: &Path,
+    settings: &Settings,
+    who: &Who,
+) -> Result<Option<Owner>> {
+    let Some(name) = &file.owner else {
+        return Ok(None);
+    };
+    let refuse = |reason: String| Error::UnsafePath {
+        field: format!("{field}.owner"),
+        path: name.clone(),
+        reason,
+    };
+    let owner = if *name == who.user {
+        Owner::named(&who.user, &who.group)
+    } else if *name == who.group {
+        Owner::named("root", &who.group)
+    } else {
+        return Err(refuse(format!(
+            "only the daemon's user ({}) or group ({}) may own a file of the jail",
+            who.user, who.group
+        )));
+    };
+    let inside_writable = settings
+        .writable
+        .iter()
+        .any(|w| dest.starts_with(&w.path) && dest != Path::new(&w.path));
+    if !inside_writable {
+        return Err(refuse(format!(
+            "{} is not inside a `writable` directory; a file the daemon owns belongs in one (add its directory to `writable`), or drop `owner` to keep it root's",
+            dest.display()
+        )));
+    }
+    Ok(Some(owner))
+}
+
+/// A `files` source found: its path inside the root (absolute sources),
+/// the real path on the build host, and whether it is a directory.
+pub(super) struct Located {
+    pub in_root: Option<PathBuf>,
+    pub host: PathBuf,
+    pub is_dir: bool,
 }
 
 /// Where a `files` source is read: an absolute one inside the root (links
 /// followed the way the target would follow them), a relative one in the
-/// package's directory on the build host. It must be a regular file, and
-/// not one the kernel makes up (/proc, /sys) or a device (/dev).
-fn source_file(declared: &str, package_dir: &Path, root: &FsRoot, field: &str) -> Result<PathBuf> {
+/// package's directory on the build host. It must be a regular file or a
+/// directory, and not one the kernel makes up (/proc, /sys) or a device (/dev).
+pub(super) fn locate(
+    declared: &str,
+    package_dir: &Path,
+    root: &FsRoot,
+    field: &str,
+) -> Result<Located> {
     let unsafe_source = |reason: &str| Error::UnsafePath {
         field: field.into(),
         path: declared.into(),
@@ -127,16 +207,30 @@ fn source_file(declared: &str, package_dir: &Path, root: &FsRoot, field: &str) -
         path: host.clone(),
         source,
     })?;
-    if !metadata.is_file() {
+    if !metadata.is_file() && !metadata.is_dir() {
         return Err(unsafe_source(
-            "not a regular file (directories are not copied whole: list the files)",
+            "neither a regular file nor a directory (a FIFO, socket or device is never copied)",
         ));
     }
-    Ok(host)
+    Ok(Located {
+        in_root,
+        host,
+        is_dir: metadata.is_dir(),
+    })
+}
+
+/// The host path of a regular-file source (tests).
+#[cfg(test)]
+fn source_file(declared: &str, package_dir: &Path, root: &FsRoot, field: &str) -> Result<PathBuf> {
+    let located = locate(declared, package_dir, root, field)?;
+    if located.is_dir {
+        return Err(Error::Usage(format!("{declared} is a directory")));
+    }
+    Ok(located.host)
 }
 
 /// `/proc`, `/sys` or `/dev` when `path` lies under one of them.
-fn kernel_or_device_dir(path: &Path) -> Option<&'static str> {
+pub(super) fn kernel_or_device_dir(path: &Path) -> Option<&'static str> {
     ["/proc", "/sys", "/dev"]
         .into_iter()
         .find(|top| path.starts_with(top))

@@ -226,7 +226,11 @@ pub fn check_tree(entries: &BTreeMap<PathBuf, Entry>, user: &str, group: &str) -
             || (dir.mode & 0o020 != 0 && dir.owner.group == group)
     };
     for (path, entry) in entries {
-        if entry.kind == EntryKind::Directory {
+        // A file the daemon's user or group owns (`files[].owner`, only
+        // allowed inside a `writable` directory) is the daemon's to rewrite.
+        let daemons = entry.owner.user == user
+            || (entry.owner.group == group && !["root", "wheel"].contains(&group));
+        if entry.kind == EntryKind::Directory || daemons {
             continue;
         }
         let mut parent = path.parent();

@@ -6,14 +6,17 @@
 mod accounts;
 pub mod devices;
 mod files;
+mod glob;
 pub mod hardening;
 mod index;
 mod jail;
 mod mount_points;
+mod pam;
 pub mod paths;
 pub mod presets;
 mod services;
 mod timezone;
+pub mod tree;
 mod writable;
 
 pub use self::index::{INDEX_PATH, manifest};
@@ -69,6 +72,9 @@ pub struct Plan {
     /// The OS package or crate behind each file, for the SBOM and the
     /// jail's file list.
     pub provenance: Provenance,
+    /// What the jail goes without, for the front end to print (a plugin
+    /// whose library the root lacks, a link leading out of a directory source).
+    pub warnings: Vec<String>,
 }
 
 /// A service template of the project's own, in place of the embedded one.
@@ -173,7 +179,8 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
     let who = accounts::decide(built, os)?;
     let mut jail = Jail::new(&who.jail_root, os);
     files::add_closure(&mut jail, closure)?;
-    files::add_settings_files(&mut jail, settings, manifest, root)?;
+    let warnings =
+        files::add_settings_files(&mut jail, settings, manifest, root, &who, &closure.left_out)?;
     if let Some(zone) = &settings.timezone {
         timezone::add_localtime(&mut jail, zone, root, "timezone")?;
     }
@@ -227,6 +234,7 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
         user: who.user,
         group: who.group,
         provenance: Provenance::default(),
+        warnings,
     };
     plan.provenance = provenance::find(&index::manifest(&plan).files, root, os, &built.crates)?;
     index::finish(&mut plan)?;

@@ -9,6 +9,7 @@
 //! | `timezone` | /etc/localtime (the `timezone` key, default `host`) and the zone's file under /usr/share/zoneinfo, for `TZ` |
 //! | `certificates` | the OS's CA bundle (Debian, Fedora, SUSE, Alpine paths; OpenBSD /etc/ssl/cert.pem; FreeBSD ca-root-nss.crt and /etc/ssl/cert.pem) |
 //! | `passwd` | a generated /etc/passwd and /etc/group holding only the daemon's user and group (Linux) |
+//! | `pam` | /etc/pam.d/`pam-service` (or `pam-config`), the files it includes, and its modules with their closures (see [`super::pam`]) |
 //!
 //! Presets that need libraries (glibc's NSS modules) must be known before the
 //! closure runs: [`dlopen`] gives the closure its `dlopen` lists.
@@ -16,9 +17,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::EntryKind;
 use super::jail::Jail;
 use super::timezone::add_localtime;
+use super::{EntryKind, pam};
 use crate::build::Built;
 use crate::closure::elf::ElfObject;
 use crate::closure::root::FsRoot;
@@ -46,8 +47,13 @@ pub struct Dlopen {
 /// known before the closure runs.
 pub fn dlopen(built: &Built, root: &FsRoot) -> Result<Dlopen> {
     let settings = &built.settings;
+    let mut required = settings.libraries.clone();
+    if settings.presets.contains(&Preset::Pam) {
+        let service = pam::read(settings, &built.package.manifest_path, root)?;
+        required.extend(service.modules.iter().map(|m| m.display().to_string()));
+    }
     Ok(Dlopen {
-        required: settings.libraries.clone(),
+        required,
         optional: nss_modules(settings, &built.executable, root)?,
     })
 }
@@ -149,6 +155,7 @@ pub(super) fn add(jail: &mut Jail, cx: &Context) -> Result<()> {
             Preset::Timezone => timezone(jail, cx, &origin)?,
             Preset::Certificates => certificates(jail, cx, &origin)?,
             Preset::Passwd => passwd(jail, cx, &origin)?,
+            Preset::Pam => pam::add(jail, cx.settings, cx.manifest, cx.root, &origin)?,
         }
     }
     Ok(())

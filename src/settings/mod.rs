@@ -59,6 +59,13 @@ pub struct Settings {
     /// `certificates`, `passwd` (see `plan::presets`).
     #[serde(default)]
     pub presets: Vec<Preset>,
+    /// The `pam` preset: the PAM service the daemon uses (its file under
+    /// /etc/pam.d).
+    pub pam_service: Option<String>,
+    /// The `pam` preset: a PAM configuration of the jail's own for that
+    /// service, instead of the root's (relative to the package, or absolute
+    /// in the root).
+    pub pam_config: Option<String>,
     /// A project's own service templates, by flavour, instead of the
     /// embedded ones: `templates = { openbsd = "jail/daytimed.rc" }`.
     #[serde(default)]
@@ -90,9 +97,22 @@ pub struct FileSetting {
     pub source: String,
     /// Where it goes inside the jail (default: the same absolute path as `source`).
     pub dest: Option<String>,
-    /// Permission bits as octal text, e.g. `"0644"` (default 0644).
+    /// Permission bits as octal text, e.g. `"0644"` (default 0644; for a
+    /// directory source, every file's mode on the host).
     #[serde(default, deserialize_with = "deserialize_mode")]
     pub mode: Option<u32>,
+    /// A directory source: its directories' permission bits (default: each
+    /// one's mode on the host, never writable beyond its owner).
+    #[serde(default, deserialize_with = "deserialize_mode")]
+    pub dir_mode: Option<u32>,
+    /// A directory source: globs of what to leave out, matched against the
+    /// path relative to the source (`*.a`, `doc/**`); a glob without `/`
+    /// matches a name at any depth.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// The daemon's user or group, for a file it rewrites (a config it
+    /// saves); the file must land inside a `writable` directory.
+    pub owner: Option<String>,
     /// Hardening opt-in: the source is a host secret (a private key, a
     /// shadow file, something under `.ssh`…) and the jail really needs it.
     #[serde(default)]

@@ -89,6 +89,9 @@ pub enum Preset {
     Certificates,
     /// A generated /etc/passwd and /etc/group with the daemon's accounts.
     Passwd,
+    /// The PAM service `pam-service`: its configuration (or `pam-config`),
+    /// what it includes, and its modules with their closures.
+    Pam,
 }
 
 impl Preset {
@@ -99,6 +102,7 @@ impl Preset {
             Preset::Timezone => "timezone",
             Preset::Certificates => "certificates",
             Preset::Passwd => "passwd",
+            Preset::Pam => "pam",
         }
     }
 }

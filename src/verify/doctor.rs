@@ -92,6 +92,10 @@ pub fn diagnose(events: &[Event], host: &FsRoot) -> Diagnosis {
     let mut failed: BTreeMap<String, (String, BTreeSet<String>, Vec<String>)> = BTreeMap::new();
     for event in events {
         let Err(errno) = &event.result else { continue };
+        // A failed creation is a need of its own (see `needs`).
+        if event.creates.is_some() || event.path.is_empty() {
+            continue;
+        }
         if errno != "ENOENT" && errno != "EACCES" {
             continue;
         }
@@ -184,7 +188,8 @@ pub fn probe(events: &[Event], executable: &Path, closure: &BTreeSet<PathBuf>) -
     let opened_names: BTreeSet<&str> = opened.iter().map(|p| file_name(p)).collect();
     for event in events {
         let path = event.path.as_str();
-        let ignored = EXPECTED_ABSENT.contains(&path)
+        let ignored = path.is_empty()
+            || EXPECTED_ABSENT.contains(&path)
             || path.starts_with("/proc/")
             || path.starts_with("/sys/")
             || path == "/proc"
@@ -279,7 +284,9 @@ pub fn fixes(what: &str, errno: &str, execs: bool, library: bool) -> Vec<String>
         fixes.push(r#"presets = ["passwd"]"#.to_string());
         return fixes;
     }
+    // OpenSSL's own places (/usr/lib/ssl/cert.pem, certs/) and the OS's.
     let certificates = what.starts_with("/etc/ssl/")
+        || what.starts_with("/usr/lib/ssl/cert")
         || what.starts_with("/etc/pki/")
         || what == "/usr/local/share/certs/ca-root-nss.crt";
     if certificates {
@@ -367,6 +374,7 @@ mod tests {
             syscall: syscall.into(),
             path: path.into(),
             result: errno.map_or(Ok(3), |e| Err(e.to_string())),
+            creates: None,
         }
     }
 

@@ -17,12 +17,15 @@
 //! natively.
 
 pub mod bounds;
+pub mod check;
 pub mod devices;
 pub mod doctor;
+pub mod embedded;
 pub mod extract;
 pub mod identity;
 mod members;
 pub mod names;
+pub mod needs;
 pub mod nofollow;
 pub mod run;
 pub mod signals;
@@ -55,6 +58,9 @@ pub struct Request {
     pub command: Option<Vec<String>>,
     /// Run under strace and collect the program's events.
     pub trace: bool,
+    /// `--check`: a shell command run on the host while the daemon runs;
+    /// the run passes only when it exits 0 in time.
+    pub check: Option<String>,
     /// Keep the scratch folder (its path is in the outcome).
     pub keep: bool,
     /// `--max-size`: the most the archive may unpack to, in all and per
@@ -82,6 +88,8 @@ pub struct Outcome {
     pub stderr: String,
     /// The program's own events, when traced.
     pub events: Option<Vec<trace::Event>>,
+    /// What `--check` did.
+    pub check: Option<check::Checked>,
     /// The scratch folder, when kept.
     pub kept: Option<PathBuf>,
 }
@@ -103,11 +111,7 @@ pub fn default_manifest(archive: &Path) -> PathBuf {
 /// (a bad or hostile archive, a missing tool, a signal), not that the
 /// daemon failed.
 pub fn verify(request: &Request) -> Result<Outcome> {
-    let manifest = request
-        .manifest
-        .clone()
-        .unwrap_or_else(|| default_manifest(&request.archive));
-    let info = Manifest::read(&manifest)?;
+    let (info, manifest) = manifest_of(request)?;
     check_runnable(&info, &manifest)?;
     let paths = Paths::of(&info, &manifest)?;
     let identity = if run::effective_uid()? == 0 {
@@ -138,6 +142,19 @@ pub fn verify(request: &Request) -> Result<Outcome> {
     let mut outcome = result?;
     outcome.kept = kept;
     Ok(outcome)
+}
+
+/// `--manifest`, else the one beside the archive, else (none there) the
+/// jail's own inside the archive; with where it was read.
+fn manifest_of(request: &Request) -> Result<(Manifest, PathBuf)> {
+    if let Some(path) = &request.manifest {
+        return Ok((Manifest::read(path)?, path.clone()));
+    }
+    let beside = default_manifest(&request.archive);
+    match std::fs::symlink_metadata(&beside) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded::read(&request.archive),
+        _ => Ok((Manifest::read(&beside)?, beside)),
+    }
 }
 
 /// The manifest's paths, checked: plain absolute names only.
@@ -247,7 +264,7 @@ fn run_in(
     }
     let (stdout, stderr) = (scratch.join("stdout"), scratch.join("stderr"));
     let seconds = request.seconds.max(1);
-    let (ended, elapsed) = run::run(&run::Run {
+    let (ended, elapsed, checked) = run::run(&run::Run {
         root: &extracted.root,
         devices: &extracted.devices,
         identity,
@@ -256,6 +273,7 @@ fn run_in(
         trace: request.trace.then_some(trace_prefix.as_path()),
         stdout: &stdout,
         stderr: &stderr,
+        check: request.check.as_deref().filter(|_| !one_shot),
     })?;
     signals::check()?;
     let events = if request.trace {
@@ -263,10 +281,9 @@ fn run_in(
     } else {
         None
     };
-    let passed = match ended {
-        Ended::StillRunning => !one_shot,
-        Ended::Exited(0) => one_shot,
-        Ended::Exited(_) | Ended::Signaled(_) => false,
+    let passed = match (ended, &checked) {
+        (_, Some(checked)) => checked.passed,
+        (ended, None) => still_up(ended, one_shot),
     };
     Ok(Outcome {
         passed,
@@ -280,8 +297,18 @@ fn run_in(
         stdout: read_output(&stdout),
         stderr: read_output(&stderr),
         events,
+        check: checked,
         kept: None,
     })
+}
+
+/// Without a check: a daemon passes by staying up, a command by exiting 0.
+fn still_up(ended: Ended, one_shot: bool) -> bool {
+    match ended {
+        Ended::StillRunning => !one_shot,
+        Ended::Exited(0) => one_shot,
+        Ended::Exited(_) | Ended::Signaled(_) => false,
+    }
 }
 
 /// The manifest's program must be a regular file of the extracted jail,
@@ -391,7 +418,7 @@ pub fn probe_run(
     command.extend(args.iter().cloned());
     let prefix = scratch.path().join("t");
     let (stdout, stderr) = (scratch.path().join("stdout"), scratch.path().join("stderr"));
-    let (ended, _) = run::run(&run::Run {
+    let (ended, _, _) = run::run(&run::Run {
         root: Path::new("/"),
         devices: &[],
         identity: &Identity::Host,
@@ -400,6 +427,7 @@ pub fn probe_run(
         trace: Some(&prefix),
         stdout: &stdout,
         stderr: &stderr,
+        check: None,
     })?;
     let events = trace::read(&prefix, trace::Start::Exec(&command[0]))?;
     Ok((events, ended, read_output(&stderr)))

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::check::{self, Checked};
 use super::devices::{self, DeviceNode};
 use super::identity::Identity;
 use super::signals;
@@ -41,6 +42,8 @@ pub struct Run<'a> {
     pub trace: Option<&'a Path>,
     pub stdout: &'a Path,
     pub stderr: &'a Path,
+    /// `--check`: a shell command run on the host while the daemon runs.
+    pub check: Option<&'a str>,
 }
 
 /// The exit status timeout(1) gives when it had to stop the program.
@@ -57,12 +60,12 @@ shift
 exec "$@"
 "#;
 
-pub fn run(run: &Run) -> Result<(Ended, Duration)> {
+pub fn run(run: &Run) -> Result<(Ended, Duration, Option<Checked>)> {
     let timeout = tool("timeout", "coreutils")?;
     let mut inner: Vec<OsString> = Vec::new();
     if let Some(prefix) = run.trace {
         inner.push(tool("strace", "strace")?.into());
-        for arg in ["-ff", "-qq", "-e", "trace=%file,%process", "-o"] {
+        for arg in ["-ff", "-qq", "-e", "trace=%file,%process,bind", "-o"] {
             inner.push(arg.into());
         }
         inner.push(prefix.into());
@@ -123,6 +126,33 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
         tool: format!("{:?}", command.get_program()),
         message: format!("cannot start it: {e}"),
     })?;
+    let mut checked = None;
+    if let Some(command) = run.check {
+        let check_deadline = started + Duration::from_secs(run.seconds);
+        let result = check::until_passed(command, check_deadline, || {
+            signals::check()?;
+            child
+                .try_wait()
+                .map(|s| s.is_some())
+                .map_err(|e| Error::Tool {
+                    tool: "wait".into(),
+                    message: e.to_string(),
+                })
+        });
+        let done = match result {
+            Ok(done) => done,
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(error);
+            }
+        };
+        // Served (or failed) in time: the daemon has done its part.
+        if child.try_wait().ok().flatten().is_none() && !check::stop_gently(child.id()) {
+            let _ = child.kill();
+        }
+        checked = Some(done);
+    }
     // timeout(1) bounds the run; this bounds timeout(1), should it hang.
     let deadline = started + Duration::from_secs(run.seconds + 30);
     let status = loop {
@@ -143,12 +173,15 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
             // SIGKILL to unshare: --kill-child takes the namespace down too.
             let _ = child.kill();
             let _ = child.wait();
-            return Ok((Ended::StillRunning, started.elapsed()));
+            return Ok((Ended::StillRunning, started.elapsed(), checked));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let elapsed = started.elapsed();
+    // Stopped by us after the check: it was running until then.
+    let stopped = checked.as_ref().is_some_and(|c| !c.daemon_ended);
     let ended = match (status.code(), status.signal()) {
+        _ if stopped => Ended::StillRunning,
         (Some(code), _)
             if TIMED_OUT.contains(&code)
                 && elapsed + Duration::from_millis(200) >= Duration::from_secs(run.seconds) =>
@@ -159,7 +192,7 @@ pub fn run(run: &Run) -> Result<(Ended, Duration)> {
         (None, Some(signal)) => Ended::Signaled(signal),
         (None, None) => Ended::Exited(-1),
     };
-    Ok((ended, elapsed))
+    Ok((ended, elapsed, checked))
 }
 
 /// A system program, by absolute path (the run's PATH is not ours).

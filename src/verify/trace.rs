@@ -19,7 +19,15 @@ pub struct Event {
     pub path: String,
     /// `Ok(return value)` or `Err(errno name)`, e.g. `Err("ENOENT")`.
     pub result: std::result::Result<i64, String>,
+    /// For a call that makes a file system name (`mkdir`, `open` with
+    /// `O_CREAT`, `bind` of a unix socket, `rename`, `link`, `symlink`):
+    /// the absolute name it would make.
+    pub creates: Option<String>,
 }
+
+/// The syscall name of the event [`read`] adds when a process exits; its
+/// result is the exit status, its path empty.
+pub const EXIT: &str = "+++exit";
 
 /// Where the program's own activity starts in a process's trace.
 #[derive(Debug, Clone, Copy)]
@@ -101,12 +109,25 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
     let mut events = Vec::new();
     for (pid, begin) in from {
         for call in &calls[&pid][begin..] {
-            if let Some(path) = path_of(call) {
+            if call.syscall == EXIT {
+                events.push(Event {
+                    pid,
+                    syscall: EXIT.to_string(),
+                    path: String::new(),
+                    result: call.result.clone(),
+                    creates: None,
+                });
+                continue;
+            }
+            let creates = created_name(call);
+            let path = path_of(call).or_else(|| creates.clone());
+            if let Some(path) = path {
                 events.push(Event {
                     pid,
                     syscall: call.syscall.clone(),
                     path,
                     result: call.result.clone(),
+                    creates,
                 });
             }
         }
@@ -166,9 +187,48 @@ fn path_of(call: &Call) -> Option<String> {
     path.starts_with('/').then_some(path)
 }
 
-/// Parses `name(args) = result`; `None` for signals, exits and anything else.
+/// The absolute name a creating call would make, if it is one.
+fn created_name(call: &Call) -> Option<String> {
+    let strings = || call.args.iter().filter_map(|a| string_arg(a));
+    let name = match call.syscall.as_str() {
+        "mkdir" | "mkdirat" | "creat" | "mknod" | "mknodat" => strings().next(),
+        "open" | "openat" | "openat2" if call.args.iter().any(|a| a.contains("O_CREAT")) => {
+            strings().next()
+        }
+        // The new name is the last one given.
+        "rename" | "renameat" | "renameat2" | "link" | "linkat" | "symlink" | "symlinkat" => {
+            strings().next_back()
+        }
+        "bind" => call.args.iter().find_map(|a| {
+            let at = a.find("sun_path=")?;
+            string_arg(a[at + "sun_path=".len()..].trim_end_matches('}'))
+        }),
+        _ => None,
+    }?;
+    name.starts_with('/').then_some(name)
+}
+
+/// Parses `name(args) = result`; `None` for signals and anything else. A
+/// process's end (`exit_group(N)`, `+++ exited with N +++`) becomes a call
+/// named [`EXIT`].
 fn parse_line(line: &str) -> Option<Call> {
     let line = line.trim_end();
+    // `exit_group(N) = ?` (strace -qq leaves out the `+++ exited` lines).
+    let exit = line
+        .strip_prefix("+++ exited with ")
+        .and_then(|rest| rest.strip_suffix(" +++"))
+        .or_else(|| {
+            line.strip_prefix("exit_group(")
+                .and_then(|rest| rest.split_once(')'))
+                .map(|(code, _)| code)
+        });
+    if let Some(code) = exit {
+        return Some(Call {
+            syscall: EXIT.to_string(),
+            args: Vec::new(),
+            result: Ok(code.parse().ok()?),
+        });
+    }
     if line.starts_with("---") || line.starts_with("+++") || line.contains("<unfinished") {
         return None;
     }
@@ -323,7 +383,9 @@ mod tests {
             Some("/a\"b\\céA")
         );
         assert!(parse_line("--- SIGCHLD {si_signo=SIGCHLD} ---").is_none());
-        assert!(parse_line("+++ exited with 0 +++").is_none());
+        assert_eq!(parse_line("+++ exited with 3 +++").unwrap().result, Ok(3));
+        let exit = parse_line("exit_group(1)                           = ?").unwrap();
+        assert_eq!((exit.syscall.as_str(), exit.result), (EXIT, Ok(1)));
         assert_eq!(
             parse_line("clone(child_stack=NULL, flags=SIGCHLD) = 7")
                 .unwrap()

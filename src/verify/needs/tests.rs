@@ -1,0 +1,156 @@
+//! Each kind of need, from strace lines as recorded from real daemons
+//! (paths shortened), through the trace reader, doctor and `needs`.
+
+use super::*;
+use crate::verify::trace::{self, Start};
+
+const ENOENT: &str = "-1 ENOENT (No such file or directory)";
+const EACCES: &str = "-1 EACCES (Permission denied)";
+
+/// The needs of one process's trace, with a build host holding `files`
+/// (and `dirs`) under a scratch root.
+fn needs_of(lines: &[String], files: &[&str], dirs: &[&str]) -> Vec<Need> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for file in files {
+        let path = root.join(file.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    }
+    for sub in dirs {
+        std::fs::create_dir_all(root.join(sub.trim_start_matches('/'))).unwrap();
+    }
+    let traces = dir.path().join("trace");
+    std::fs::create_dir(&traces).unwrap();
+    let mut text =
+        "execve(\"/usr/sbin/d\", [\"/usr/sbin/d\"], 0x7ffd /* 1 var */) = 0\n".to_string();
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(traces.join("t.7"), text).unwrap();
+    let events = trace::read(&traces.join("t"), Start::Exec("/usr/sbin/d")).unwrap();
+    let host = FsRoot::new(&root);
+    let diagnosis = doctor::diagnose(&events, &host);
+    needs(&events, &diagnosis, &host)
+}
+
+fn fixes(needs: &[Need]) -> Vec<String> {
+    needs.iter().map(|n| n.fix.line()).collect()
+}
+
+#[test]
+fn failed_creations_want_writable_directories_fatal_first() {
+    let lines = [
+        format!("openat(AT_FDCWD, \"/etc/ssl/openssl.cnf\", O_RDONLY) = {ENOENT}"),
+        format!("mkdir(\"/tmp/d-xfr-7\", 0700) = {ENOENT}"),
+        format!(
+            "openat(AT_FDCWD, \"/var/lib/d/zones/zone.list\", O_RDWR|O_CREAT|O_APPEND, 0644) = {ENOENT}"
+        ),
+        format!("bind(3, {{sa_family=AF_UNIX, sun_path=\"/run/d/d.ctl\"}}, 110) = {EACCES}"),
+        format!("rename(\"/var/db/d/new\", \"/var/db/d/state\") = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/run/d/d.pid\", O_WRONLY|O_CREAT|O_TRUNC, 0644) = {EACCES}"),
+        "+++ exited with 1 +++".to_string(),
+    ];
+    let needs = needs_of(&lines, &["/etc/ssl/openssl.cnf"], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [
+            r#"writable = [{ path = "/tmp", mode = "1777" }]"#,
+            r#"writable = [{ path = "/var/lib/d/zones" }]"#,
+            r#"writable = [{ path = "/var/db/d" }]"#,
+            // The socket and the pidfile: one need, met last at the pidfile.
+            r#"writable = [{ path = "/run/d" }]"#,
+            r#"presets = ["certificates"]"#,
+        ],
+        "{needs:#?}"
+    );
+    assert!(
+        needs[..4]
+            .iter()
+            .all(|n| n.fatal && n.kind == Kind::Writable)
+    );
+    assert!(!needs[4].fatal);
+}
+
+#[test]
+fn the_last_miss_before_a_failed_exit_is_fatal() {
+    let lines = [
+        format!("openat(AT_FDCWD, \"/etc/d/extra.conf\", O_RDONLY) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/dev/urandom\", O_RDONLY) = {ENOENT}"),
+        "exit_group(1) = ?".to_string(),
+        "+++ exited with 1 +++".to_string(),
+    ];
+    let needs = needs_of(&lines, &["/etc/d/extra.conf"], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [
+            r#"devices = ["urandom"]"#,
+            r#"files = [{ source = "/etc/d/extra.conf" }]"#
+        ]
+    );
+    assert!(needs[0].fatal && !needs[1].fatal);
+    assert_eq!(needs[0].kind, Kind::Device);
+}
+
+#[test]
+fn lookups_plugins_presets_and_pam() {
+    let lines = [
+        format!("openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY|O_CLOEXEC) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/etc/group\", O_RDONLY|O_CLOEXEC) = {ENOENT}"),
+        format!(
+            "openat(AT_FDCWD, \"/usr/lib/d/modules\", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = {ENOENT}"
+        ),
+        format!(
+            "openat(AT_FDCWD, \"/lib/x86_64-linux-gnu/libsasl2.so.2\", O_RDONLY|O_CLOEXEC) = {ENOENT}"
+        ),
+        format!(
+            "openat(AT_FDCWD, \"/usr/share/zoneinfo/Europe/Paris\", O_RDONLY|O_CLOEXEC) = {ENOENT}"
+        ),
+        format!("openat(AT_FDCWD, \"/etc/resolv.conf\", O_RDONLY|O_CLOEXEC) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/etc/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/etc/pam.d/other\", O_RDONLY) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/etc/ssl/private/d.key\", O_RDONLY) = {ENOENT}"),
+    ];
+    let needs = needs_of(
+        &lines,
+        &[
+            "/etc/passwd",
+            "/etc/group",
+            "/lib/x86_64-linux-gnu/libsasl2.so.2",
+            "/usr/share/zoneinfo/Europe/Paris",
+            "/etc/resolv.conf",
+            "/etc/pam.d/ircd",
+            "/etc/ssl/private/d.key",
+        ],
+        &["/usr/lib/d/modules"],
+    );
+    let got = fixes(&needs);
+    for want in [
+        r#"presets = ["passwd"]"#,
+        r#"files = [{ source = "/usr/lib/d/modules" }]  # the whole directory"#,
+        r#"libraries = ["libsasl2.so.2"]"#,
+        r#"presets = ["timezone"]"#,
+        r#"presets = ["resolver"]"#,
+        r#"presets = ["pam"], pam-service = "ircd""#,
+        r#"files = [{ source = "/etc/ssl/private/d.key", allow-secret = true }]"#,
+    ] {
+        assert!(got.iter().any(|g| g == want), "no {want} in {got:#?}");
+    }
+    // One passwd need for both lookups; `other` is libpam's fallback, no need.
+    assert_eq!(got.iter().filter(|g| g.contains("passwd")).count(), 1);
+    assert!(!got.iter().any(|g| g.contains("\"other\"")), "{got:#?}");
+    let kinds: BTreeSet<Kind> = needs.iter().map(|n| n.kind).collect();
+    for kind in [
+        Kind::Accounts,
+        Kind::Tree,
+        Kind::Library,
+        Kind::Preset,
+        Kind::Pam,
+        Kind::File,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?}: {needs:#?}");
+    }
+    let secret = needs.iter().find(|n| n.what.ends_with("d.key")).unwrap();
+    assert!(matches!(&secret.fix, Fix::Decide { why, .. } if why.contains("secret")));
+}
