@@ -110,6 +110,18 @@ fn executables(built: &Built, root: &FsRoot) -> Result<Vec<Executable>> {
                 "no such executable (executables setting)",
             ),
         })?;
+        if let Some(top) = [jail_path.as_path(), resolved.path.as_path()]
+            .into_iter()
+            .find_map(plan::paths::kernel_or_device_dir)
+        {
+            return Err(Error::UnsafePath {
+                field: format!("executables[{index}]"),
+                path: path.clone(),
+                reason: format!(
+                    "it lies under {top}, which the kernel fills: never a program to jail"
+                ),
+            });
+        }
         list.push(Executable {
             source: root.host_path(&resolved.path),
             jail_path,

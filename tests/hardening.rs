@@ -193,7 +193,7 @@ fn directories_above_files_stay_root_owned_and_read_only_for_the_daemon() {
     let err = refused(
         &dir,
         json!({
-            "writable": [{ "path": "/usr", "owner": "root", "mode": "0775" }],
+            "writable": [{ "path": "/usr/local", "owner": "root", "mode": "0775" }],
         }),
     );
     assert!(
@@ -351,4 +351,75 @@ fn kernel_files_are_never_jailed() {
             "{source}: {err}"
         );
     }
+}
+
+#[test]
+fn a_template_must_be_a_small_file_of_the_package() {
+    // Reproduction: templates = { systemd = "/etc/shadow" } published the
+    // host's shadow file as the "unit"; /proc/self/environ the environment.
+    let dir = package("hardening-templates");
+    for template in [
+        "/etc/shadow",
+        "/proc/self/environ",
+        "../../../../etc/passwd",
+    ] {
+        let err = refused(&dir, json!({ "templates": { "systemd": template } }));
+        assert!(
+            err.contains("templates.systemd") && err.contains("under its directory"),
+            "{template}: {err}"
+        );
+    }
+    std::fs::write(dir.join("unit.in"), "[Service]\n").unwrap();
+    accepted(&dir, json!({ "templates": { "systemd": "unit.in" } }));
+}
+
+#[test]
+fn the_daemons_group_is_never_root_s_and_system_directories_are_never_its() {
+    let dir = package("hardening-group");
+    for group in ["root", "wheel"] {
+        let err = refused(&dir, json!({ "group": group }));
+        assert!(err.contains("hardening:") && err.contains("group"), "{err}");
+    }
+    for path in [
+        "/etc",
+        "/dev",
+        "/proc",
+        "/usr/lib",
+        "/usr/lib/x86_64-linux-gnu",
+    ] {
+        let err = refused(&dir, json!({ "writable": [{ "path": path }] }));
+        assert!(err.contains("writable[0].path"), "{path}: {err}");
+    }
+    accepted(
+        &dir,
+        json!({ "writable": [{ "path": "/var/db/d" }, { "path": "/etc/d" }] }),
+    );
+}
+
+#[test]
+fn kernel_files_are_never_executables_either() {
+    let dir = package("hardening-proc-exe");
+    std::fs::write(
+        dir.join("jail.toml"),
+        "executables = [\"/proc/self/exe\"]\n",
+    )
+    .unwrap();
+    let output = crate::support::xtask_jail(
+        &[
+            "--binary",
+            "/usr/bin/true",
+            "--settings",
+            dir.join("jail.toml").to_str().unwrap(),
+            "--out-dir",
+            dir.join("out").to_str().unwrap(),
+        ],
+        false,
+    );
+    assert!(!output.status.success());
+    let text = both(&output);
+    assert!(
+        text.contains("executables[0]") && text.contains("/proc"),
+        "{text}"
+    );
+    assert!(!dir.join("out").exists());
 }

@@ -101,4 +101,6 @@ fn an_error_is_a_json_object_with_kind_path_and_help() {
     // A command line that cannot be understood exits 2.
     let output = xtask_jail(&["--message-format", "yaml"], false);
     assert_eq!(output.status.code(), Some(2));
+    let output = xtask_jail(&["--out-dir", ""], false);
+    assert_eq!(output.status.code(), Some(2), "an empty --out-dir");
 }

@@ -190,7 +190,16 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
                 overrides.services.push(kind);
             }
             Long("sysroot") => flags.sysroot = Some(sysroot(&mut parser)?),
-            Long("out-dir") => flags.out_dir = Some(text(&mut parser)?.into()),
+            Long("out-dir") => {
+                let dir = text(&mut parser)?;
+                if dir.is_empty() {
+                    return Err(Error::Usage(
+                        "--out-dir \"\": give a directory (default: <cargo target dir>/jail)"
+                            .into(),
+                    ));
+                }
+                flags.out_dir = Some(dir.into());
+            }
             Long("message-format") => {
                 let value = text(&mut parser)?;
                 flags.format = MessageFormat::parse(&value).ok_or_else(|| {

@@ -119,6 +119,20 @@ fn write_temp(path: &Path, file: &StagedFile, out_dir: &Path) -> Result<tempfile
     };
     let dir = path.parent().unwrap_or(out_dir);
     std::fs::create_dir_all(dir).map_err(write_error)?;
+    // A link inside the output directory (`systemd -> /elsewhere`) would
+    // carry the artifact outside it.
+    if let Ok(inside) = dir.strip_prefix(out_dir) {
+        let mut at = out_dir.to_path_buf();
+        for part in inside.components() {
+            at.push(part);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(write_error(std::io::Error::other(format!(
+                    "{} is a symbolic link: artifacts stay inside the output directory",
+                    at.display()
+                ))));
+            }
+        }
+    }
     let mut temp = tempfile::Builder::new()
         .prefix(".jailpack-")
         .tempfile_in(dir)
@@ -222,6 +236,20 @@ mod tests {
             .filter(|(p, _)| !p.starts_with("d.json.sha256"))
             .collect();
         assert_eq!(after, expected, "new files beside old ones, or leftovers");
+    }
+
+    #[test]
+    fn a_link_inside_the_output_directory_is_not_followed() {
+        let out = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), out.path().join("systemd")).unwrap();
+        let err = set(b"new").commit(out.path()).unwrap_err().to_string();
+        assert!(err.contains("systemd"), "{err}");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        assert!(
+            !out.path().join("a.tar.gz").exists(),
+            "a half set was put in place"
+        );
     }
 
     #[test]

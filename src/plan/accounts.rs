@@ -42,6 +42,7 @@ pub(super) fn decide(built: &Built, os: Os) -> Result<Who> {
     let user = checked_account("user", settings.user.as_deref().unwrap_or(&default_user))?;
     let group = checked_account("group", settings.group.as_deref().unwrap_or(&user))?;
     hardening::check_user(&user)?;
+    hardening::check_group(&group)?;
     let (uid, gid) = ids(settings, &user, &group, manifest)?;
     Ok(Who {
         name,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::accounts::Who;
 use super::jail::Jail;
-use super::paths::checked_absolute;
+use super::paths::{checked_absolute, kernel_or_device_dir};
 use super::{EntryKind, Owner, hardening, tree};
 use crate::closure::root::FsRoot;
 use crate::closure::{Closure, LeftOut};
@@ -227,13 +227,6 @@ fn source_file(declared: &str, package_dir: &Path, root: &FsRoot, field: &str) -
         return Err(Error::Usage(format!("{declared} is a directory")));
     }
     Ok(located.host)
-}
-
-/// `/proc`, `/sys` or `/dev` when `path` lies under one of them.
-pub(super) fn kernel_or_device_dir(path: &Path) -> Option<&'static str> {
-    ["/proc", "/sys", "/dev"]
-        .into_iter()
-        .find(|top| path.starts_with(top))
 }
 
 fn is_executable(path: &Path) -> Result<bool> {

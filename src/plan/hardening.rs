@@ -36,6 +36,22 @@ pub fn check_user(user: &str) -> Result<()> {
     Ok(())
 }
 
+/// The daemon's group may not be root's (nor the BSDs' group 0, wheel):
+/// every file of the jail that is group-readable or -writable would be its.
+pub fn check_group(group: &str) -> Result<()> {
+    if group == "root" || group == "wheel" {
+        return Err(Error::Hardening {
+            setting: "group".into(),
+            subject: format!("group = {group:?}"),
+            problem:
+                "group 0 owns the jail's files and much of the host's; the daemon must not hold it"
+                    .into(),
+            help: "give the daemon a group of its own (the default is the user's name)".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A file about to be copied into the jail.
 pub struct Source<'a> {
     /// The settings key it comes from: `files[2]`, `presets.resolver`, `the closure`.
@@ -196,6 +212,56 @@ pub fn check_writable_mode(field: &str, path: &Path, mode: u32) -> Result<()> {
                 "mode {mode:04o} makes it world-writable: any process in the jail could delete or replace what the daemon keeps there"
             ),
             help: "give it to the daemon's user (the default owner) with \"0750\", or make it a sticky tmp with \"1777\"".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Directories the daemon may never own, even empty: what the loader, libc
+/// or systemd read or mount there (a writable /etc lets it plant
+/// /etc/ld.so.preload; /proc, /dev, /run are mounted over).
+const NEVER_WRITABLE: [&str; 24] = [
+    "/etc",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/var/run",
+    "/root",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/libexec",
+    "/usr",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/local/lib",
+];
+
+/// A `writable` directory may not be one of the system's own, nor a
+/// multiarch library directory (`/usr/lib/x86_64-linux-gnu`).
+pub fn check_writable_path(field: &str, path: &Path) -> Result<()> {
+    let multiarch = ["/lib", "/usr/lib"].iter().any(|dir| {
+        path.parent() == Some(Path::new(dir))
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
+    });
+    if NEVER_WRITABLE.iter().any(|dir| path == Path::new(dir)) || multiarch {
+        return Err(Error::Hardening {
+            setting: format!("{field}.path"),
+            subject: path.display().to_string(),
+            problem: "a system directory the loader, libc or systemd uses: a daemon that owns it can plant files they read (/etc/ld.so.preload) or break the mounts".into(),
+            help: "give the daemon a directory of its own, e.g. /var/db/<name> or /var/run/<name>".into(),
         });
     }
     Ok(())

@@ -94,6 +94,15 @@ fn is_srv(root: &Path) -> bool {
     root == Path::new("/srv")
 }
 
+/// `/proc`, `/sys` or `/dev` when `path` lies under one of them: what the
+/// kernel makes up (process environments, memory maps, devices) is never a
+/// file to ship.
+pub fn kernel_or_device_dir(path: &Path) -> Option<&'static str> {
+    ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .find(|top| path.starts_with(top))
+}
+
 /// Checks a name used as a file name, a shell variable prefix (rc.d) and a
 /// unit name: letters, digits and `_`, not starting with a digit.
 pub fn checked_name(field: &str, value: &str) -> Result<String> {

@@ -12,8 +12,9 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use super::files::{Located, dest_of, kernel_or_device_dir, locate};
+use super::files::{Located, dest_of, locate};
 use super::jail::Jail;
+use super::paths::kernel_or_device_dir;
 use super::{EntryKind, Owner, glob, hardening};
 use crate::closure::root::FsRoot;
 use crate::closure::{Executable, LeftOut};

@@ -23,6 +23,7 @@ pub(super) fn add(jail: &mut Jail, settings: &Settings, who: &Who) -> Result<Vec
             dir.group.as_deref().unwrap_or(&who.group),
         )?;
         let mode = dir.mode.unwrap_or(0o750);
+        hardening::check_writable_path(&field, &path)?;
         hardening::check_writable_mode(&field, &path, mode)?;
         jail.add(
             &path,
