@@ -7,6 +7,7 @@ mod closure;
 mod doctor;
 mod messages;
 mod pack;
+mod progress;
 mod tree;
 mod verify;
 

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use super::build_flags;
 use super::messages::MessageFormat;
+use super::progress::ProgressLine;
 use super::{status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
 use crate::closure::ClosureFile;
+use crate::emit::compress::{self, Compression};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Planned};
 use crate::plan::Plan;
@@ -50,6 +52,10 @@ Jail (override [package.metadata.jail]):
       --sysroot DIR         resolve libraries and files in DIR instead of /
 Output:
       --out-dir DIR         default: <cargo target dir>/jail
+      --compression KIND    gzip (default, .tar.gz), zstd (.tar.zst; Linux and
+                            FreeBSD jails: OpenBSD's tar reads only gzip) or
+                            none (.tar)
+      --compression-level N gzip 1-9 (default 6), zstd 1-19 (default 3)
       --message-format FMT  human (default) or json: one JSON object a line
                             on stdout (reasons closure-resolved, artifact,
                             error, finished); human lines stay on stderr
@@ -67,6 +73,7 @@ struct Flags {
     prebuilt: Option<build::Prebuilt>,
     out_dir: Option<PathBuf>,
     sysroot: Option<PathBuf>,
+    compression: compress::Settings,
     format: MessageFormat,
     help: bool,
 }
@@ -84,8 +91,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
             prebuilt: flags.prebuilt,
             sysroot: flags.sysroot,
             mtime,
+            compression: flags.compression,
         };
-        pipeline::pack(&request, flags.out_dir.as_deref())
+        let mut line = ProgressLine::new();
+        let packed = pipeline::pack_with_progress(&request, flags.out_dir.as_deref(), &mut |p| {
+            line.update(p)
+        });
+        line.clear();
+        packed
     });
     let (Planned { plan, .. }, emitted) = match packed {
         Ok(packed) => packed,
@@ -159,6 +172,19 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
             }
             Long("sysroot") => flags.sysroot = Some(sysroot(&mut parser)?),
             Long("out-dir") => flags.out_dir = Some(text(&mut parser)?.into()),
+            Long("compression") => {
+                let value = text(&mut parser)?;
+                flags.compression.compression = Compression::parse(&value).ok_or_else(|| {
+                    Error::Usage(format!("--compression {value:?}: use gzip, zstd or none"))
+                })?;
+            }
+            Long("compression-level") => {
+                let value = text(&mut parser)?;
+                let level = value.parse().map_err(|_| {
+                    Error::Usage(format!("--compression-level {value:?}: give a number"))
+                })?;
+                flags.compression.level = Some(level);
+            }
             Long("message-format") => {
                 let value = text(&mut parser)?;
                 flags.format = MessageFormat::parse(&value).ok_or_else(|| {
@@ -183,6 +209,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
             other => return Err(Error::Usage(other.unexpected().to_string())),
         }
     }
+    flags.compression.check().map_err(Error::Usage)?;
     if let Some(prebuilt) = &flags.prebuilt {
         if prebuilt.binary.as_os_str().is_empty() {
             return Err(Error::Usage(

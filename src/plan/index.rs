@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::paths::archive_path;
 use super::{Entry, EntryKind, Owner, Plan};
-use crate::checksum::sha256_hex;
+use crate::checksum::{sha256_file, sha256_hex};
 use crate::closure::Role;
 use crate::error::{Error, Result};
 use crate::manifest::{
@@ -23,11 +23,11 @@ pub(super) fn finish(plan: &mut Plan) -> Result<()> {
     for entry in &mut plan.entries {
         let (sha256, size) = match &entry.kind {
             EntryKind::File { source } => {
-                let bytes = std::fs::read(source).map_err(|e| Error::Read {
+                let (sha256, size) = sha256_file(source).map_err(|e| Error::Read {
                     path: source.clone(),
                     source: e,
                 })?;
-                (Some(sha256_hex(&bytes)), bytes.len() as u64)
+                (Some(sha256), size)
             }
             EntryKind::Generated { contents } => {
                 (Some(sha256_hex(contents)), contents.len() as u64)
