@@ -99,6 +99,8 @@ pub struct Resolver {
     root: FsRoot,
     options: Options,
     parsed: RefCell<HashMap<PathBuf, Rc<ElfObject>>>,
+    /// Each target's search rules (its loader's configuration read once).
+    rules: RefCell<Vec<(Target, Rc<dyn search::SearchRules>)>>,
 }
 
 impl Resolver {
@@ -107,7 +109,27 @@ impl Resolver {
             root: options.root.clone(),
             options,
             parsed: RefCell::new(HashMap::new()),
+            rules: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The search rules of `target`'s loader, made once per resolver.
+    fn rules(&self, target: &Target) -> Result<Rc<dyn search::SearchRules>> {
+        if let Some((_, rules)) = self.rules.borrow().iter().find(|(t, _)| t == target) {
+            return Ok(Rc::clone(rules));
+        }
+        let root = &self.root;
+        let path = &self.options.ld_library_path;
+        let rules: Rc<dyn search::SearchRules> = match target.loader {
+            target::Loader::Glibc => Rc::new(glibc::GlibcRules::new(root, target, path)?),
+            target::Loader::Musl => Rc::new(musl::MuslRules::new(root, target, path)?),
+            target::Loader::OpenBsd => Rc::new(openbsd::OpenBsdRules::new(path)),
+            target::Loader::FreeBsd => Rc::new(freebsd::FreeBsdRules::new(root, path)?),
+        };
+        self.rules
+            .borrow_mut()
+            .push((target.clone(), Rc::clone(&rules)));
+        Ok(rules)
     }
 
     /// Each executable gets a walk of its own (already-loaded libraries
