@@ -15,6 +15,7 @@ mod jail_runs;
 mod loader_edge_cases;
 mod messages;
 mod openbsd_synthetic;
+mod packing;
 mod prebuilt;
 mod presets;
 mod release_doc;

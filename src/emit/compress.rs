@@ -183,7 +183,8 @@ struct CodecKind {
 
 /// One worker's compressor, reused from block to block.
 enum Codec {
-    Gzip(Compress),
+    /// A deflate state is made for each block: its level.
+    Gzip(u32),
     #[cfg(feature = "zstd")]
     Zstd(zstd::bulk::Compressor<'static>),
     None,
@@ -192,9 +193,7 @@ enum Codec {
 impl CodecKind {
     fn make(self) -> io::Result<Codec> {
         Ok(match self.compression {
-            Compression::Gzip => {
-                Codec::Gzip(Compress::new(flate2::Compression::new(self.level), false))
-            }
+            Compression::Gzip => Codec::Gzip(self.level),
             #[cfg(feature = "zstd")]
             Compression::Zstd => Codec::Zstd(zstd::bulk::Compressor::new(self.level as i32)?),
             #[cfg(not(feature = "zstd"))]
@@ -258,7 +257,7 @@ fn compress(codec: &mut Codec, job: &Job) -> io::Result<Compressed> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&job.data);
     let bytes = match codec {
-        Codec::Gzip(deflate) => deflate_block(deflate, job)?,
+        Codec::Gzip(level) => deflate_block(*level, job)?,
         #[cfg(feature = "zstd")]
         Codec::Zstd(zstd) => zstd.compress(&job.data)?,
         Codec::None => job.data.clone(),
@@ -273,8 +272,12 @@ fn compress(codec: &mut Codec, job: &Job) -> io::Result<Compressed> {
 /// One block as raw deflate, primed with the block before it, ended with
 /// a sync flush (a byte boundary, so the next block's stream follows it)
 /// or, for the last, the final block.
-fn deflate_block(deflate: &mut Compress, job: &Job) -> io::Result<Vec<u8>> {
-    deflate.reset();
+fn deflate_block(level: u32, job: &Job) -> io::Result<Vec<u8>> {
+    // A fresh state for each block: after a reset, zlib-rs may still match
+    // against what an earlier block left in its window, which would make
+    // the bytes depend on which thread compressed which blocks before.
+    let mut deflate = Compress::new(flate2::Compression::new(level), false);
+    let deflate = &mut deflate;
     if !job.dictionary.is_empty() {
         deflate
             .set_dictionary(&job.dictionary)
@@ -529,7 +532,16 @@ mod tests {
 
     #[test]
     fn gzip_is_one_stream_whatever_the_threads_and_the_same_bytes() {
-        for len in [0, 1, GZIP_BLOCK - 1, GZIP_BLOCK, 3 * GZIP_BLOCK + 77] {
+        // Regression: with one deflate state reset between blocks, a long
+        // input gave other bytes on two threads than on one.
+        for len in [
+            0,
+            1,
+            GZIP_BLOCK - 1,
+            GZIP_BLOCK,
+            3 * GZIP_BLOCK + 77,
+            40 * GZIP_BLOCK,
+        ] {
             let input = sample(len);
             let outputs: Vec<Vec<u8>> = [1, 2, 5]
                 .iter()
