@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use flate2::{Compress, FlushCompress, Status};
+use zlib_rs::{Deflate, DeflateFlush, Status};
 
 /// gzip blocks: large enough that the sync flush and the reset cost
 /// nothing measurable, small enough that two threads stay busy on a
@@ -273,38 +273,38 @@ fn compress(codec: &mut Codec, job: &Job) -> io::Result<Compressed> {
 /// a sync flush (a byte boundary, so the next block's stream follows it)
 /// or, for the last, the final block.
 fn deflate_block(level: u32, job: &Job) -> io::Result<Vec<u8>> {
-    // A fresh state for each block: after a reset, zlib-rs may still match
+    let failed = |e: zlib_rs::DeflateError| io::Error::other(format!("deflate: {}", e.as_str()));
+    // A fresh state for each block: after a reset, deflate may still match
     // against what an earlier block left in its window, which would make
     // the bytes depend on which thread compressed which blocks before.
-    let mut deflate = Compress::new(flate2::Compression::new(level), false);
-    let deflate = &mut deflate;
+    // Raw deflate (no zlib header), deflate's full 32 KiB window.
+    let mut deflate = Deflate::new(level as i32, false, 15);
     if !job.dictionary.is_empty() {
-        deflate
-            .set_dictionary(&job.dictionary)
-            .map_err(io::Error::other)?;
+        deflate.set_dictionary(&job.dictionary).map_err(failed)?;
     }
     let flush = if job.last {
-        FlushCompress::Finish
+        DeflateFlush::Finish
     } else {
-        FlushCompress::Sync
+        DeflateFlush::SyncFlush
     };
-    let mut out = Vec::with_capacity(job.data.len() / 2 + 1024);
+    let mut out = Vec::new();
     let mut input = &job.data[..];
     loop {
-        if out.capacity() - out.len() < 64 {
-            out.reserve(out.capacity().max(4096));
-        }
-        let before = deflate.total_in();
+        let room = (input.len() / 2).max(64 << 10);
+        let start = out.len();
+        out.resize(start + room, 0);
+        let (before_in, before_out) = (deflate.total_in(), deflate.total_out());
         let status = deflate
-            .compress_vec(input, &mut out, flush)
-            .map_err(io::Error::other)?;
-        input = &input[(deflate.total_in() - before) as usize..];
-        let room_left = out.len() < out.capacity();
+            .compress(input, &mut out[start..], flush)
+            .map_err(failed)?;
+        input = &input[(deflate.total_in() - before_in) as usize..];
+        let produced = (deflate.total_out() - before_out) as usize;
+        out.truncate(start + produced);
         match status {
             Status::StreamEnd => break,
             // A sync flush is complete once the input is taken and the
             // output was not filled: deflate had all the room it wanted.
-            _ if !job.last && input.is_empty() && room_left => break,
+            _ if !job.last && input.is_empty() && produced < room => break,
             _ => {}
         }
     }
