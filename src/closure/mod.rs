@@ -14,7 +14,7 @@ pub mod versions;
 mod walk;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -137,7 +137,7 @@ impl Resolver {
     /// for one target.
     pub fn resolve(&self, executables: &[Executable]) -> Result<Closure> {
         let mut target: Option<Target> = None;
-        let mut files: BTreeMap<PathBuf, ClosureFile> = BTreeMap::new();
+        let mut files: BTreeMap<PathBuf, Merged> = BTreeMap::new();
         let mut links: BTreeMap<PathBuf, Link> = BTreeMap::new();
         for (index, executable) in executables.iter().enumerate() {
             let object = self.parse(&executable.source)?;
@@ -180,7 +180,7 @@ impl Resolver {
         };
         Ok(Closure {
             target,
-            files: files.into_values().collect(),
+            files: files.into_values().map(|(file, _)| file).collect(),
             links: links.into_values().collect(),
         })
     }
@@ -198,19 +198,24 @@ impl Resolver {
     }
 }
 
-fn merge_file(files: &mut BTreeMap<PathBuf, ClosureFile>, file: ClosureFile) -> Result<()> {
+/// A file of the merged closure, with the set of its `needed_by` (libc is
+/// needed by every executable: a list scan would make merging quadratic).
+type Merged = (ClosureFile, HashSet<PathBuf>);
+
+fn merge_file(files: &mut BTreeMap<PathBuf, Merged>, file: ClosureFile) -> Result<()> {
     match files.get_mut(&file.path) {
         None => {
-            files.insert(file.path.clone(), file);
+            let seen = file.needed_by.iter().cloned().collect();
+            files.insert(file.path.clone(), (file, seen));
         }
-        Some(old) if old.source == file.source => {
+        Some((old, seen)) if old.source == file.source => {
             for who in file.needed_by {
-                if !old.needed_by.contains(&who) {
+                if seen.insert(who.clone()) {
                     old.needed_by.push(who);
                 }
             }
         }
-        Some(old) => {
+        Some((old, _)) => {
             return Err(Error::Conflict {
                 path: file.path.display().to_string(),
                 first: old.source.display().to_string(),
