@@ -88,8 +88,10 @@ fn decompressed(file: std::fs::File) -> Box<dyn std::io::Read> {
 }
 
 /// A reader whose first read fails with the error a decoder met.
+#[cfg(feature = "zstd")]
 struct FailingReader(Option<std::io::Error>);
 
+#[cfg(feature = "zstd")]
 impl std::io::Read for FailingReader {
     fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
         Err(self
