@@ -24,6 +24,8 @@ pub struct Request {
     pub sysroot: Option<PathBuf>,
     /// Every archive entry's mtime (`SOURCE_DATE_EPOCH`).
     pub mtime: u64,
+    /// How the archive is compressed (`--compression`, `--compression-level`).
+    pub compression: emit::compress::Settings,
 }
 
 /// A planned jail, before anything is written.
@@ -46,12 +48,21 @@ pub fn plan(request: &Request) -> Result<Planned> {
 /// [`plan`], then writes the artifacts under `out_dir` (default: the cargo
 /// target directory's `jail/`).
 pub fn pack(request: &Request, out_dir: Option<&Path>) -> Result<(Planned, Emitted)> {
+    pack_with_progress(request, out_dir, &mut |_| {})
+}
+
+/// [`pack`], telling `progress` as the archive is made.
+pub fn pack_with_progress(
+    request: &Request,
+    out_dir: Option<&Path>,
+    progress: &mut dyn FnMut(emit::archive::Progress),
+) -> Result<(Planned, Emitted)> {
     let planned = plan(request)?;
     let out_dir = out_dir.map_or_else(
         || planned.built.target_directory.join("jail"),
         Path::to_path_buf,
     );
-    let emitted = emit::emit(&planned.plan, &out_dir)?;
+    let emitted = emit::emit_with(&planned.plan, &out_dir, &request.compression, progress)?;
     Ok((planned, emitted))
 }
 

@@ -17,6 +17,7 @@ mod learn;
 mod loader_edge_cases;
 mod messages;
 mod openbsd_synthetic;
+mod packing;
 mod prebuilt;
 mod presets;
 mod release_doc;

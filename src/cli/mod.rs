@@ -8,6 +8,7 @@ mod doctor;
 mod learn;
 mod messages;
 mod pack;
+mod progress;
 mod tree;
 mod verify;
 

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use super::build_flags;
 use super::messages::MessageFormat;
+use super::progress::ProgressLine;
 use super::{learn, status, sysroot, text, tree};
 use crate::build::{self, BuildRequest};
 use crate::closure::ClosureFile;
+use crate::emit::compress::{self, Compression};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Planned};
 use crate::plan::Plan;
@@ -64,6 +66,10 @@ Learning (run the jail under strace, add what doctor finds, again):
                             --check, else 3)
 Output:
       --out-dir DIR         default: <cargo target dir>/jail
+      --compression KIND    gzip (default, .tar.gz), zstd (.tar.zst; Linux and
+                            FreeBSD jails: OpenBSD's tar reads only gzip) or
+                            none (.tar)
+      --compression-level N gzip 1-9 (default 6), zstd 1-19 (default 3)
       --message-format FMT  human (default) or json: one JSON object a line
                             on stdout (reasons closure-resolved, artifact,
                             error, finished); human lines stay on stderr
@@ -81,6 +87,7 @@ struct Flags {
     prebuilt: Option<build::Prebuilt>,
     out_dir: Option<PathBuf>,
     sysroot: Option<PathBuf>,
+    compression: compress::Settings,
     format: MessageFormat,
     help: bool,
     /// `--learn`.
@@ -103,6 +110,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
             prebuilt: flags.prebuilt,
             sysroot: flags.sysroot,
             mtime: pipeline::source_date_epoch()?,
+            compression: flags.compression,
         };
         return learn::run(&request, flags.out_dir.as_deref(), &flags.learning);
     }
@@ -113,8 +121,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
             prebuilt: flags.prebuilt,
             sysroot: flags.sysroot,
             mtime,
+            compression: flags.compression,
         };
-        pipeline::pack(&request, flags.out_dir.as_deref())
+        let mut line = ProgressLine::new();
+        let packed = pipeline::pack_with_progress(&request, flags.out_dir.as_deref(), &mut |p| {
+            line.update(p)
+        });
+        line.clear();
+        packed
     });
     let (Planned { plan, .. }, emitted) = match packed {
         Ok(packed) => packed,
@@ -200,6 +214,19 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
                 }
                 flags.out_dir = Some(dir.into());
             }
+            Long("compression") => {
+                let value = text(&mut parser)?;
+                flags.compression.compression = Compression::parse(&value).ok_or_else(|| {
+                    Error::Usage(format!("--compression {value:?}: use gzip, zstd or none"))
+                })?;
+            }
+            Long("compression-level") => {
+                let value = text(&mut parser)?;
+                let level = value.parse().map_err(|_| {
+                    Error::Usage(format!("--compression-level {value:?}: give a number"))
+                })?;
+                flags.compression.level = Some(level);
+            }
             Long("message-format") => {
                 let value = text(&mut parser)?;
                 flags.format = MessageFormat::parse(&value).ok_or_else(|| {
@@ -248,6 +275,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
     if let (Some(flag), false) = (flags.learn_flag, flags.learn) {
         return Err(Error::Usage(format!("{flag} only goes with --learn")));
     }
+    flags.compression.check().map_err(Error::Usage)?;
     if let Some(prebuilt) = &flags.prebuilt {
         if prebuilt.binary.as_os_str().is_empty() {
             return Err(Error::Usage(

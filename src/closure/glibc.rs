@@ -25,7 +25,7 @@ pub struct GlibcRules {
 impl GlibcRules {
     pub fn new(root: &FsRoot, target: &Target, ld_library_path: &[String]) -> Result<Self> {
         let triplet = multiarch_triplet(target.machine, target.class == super::elf::Class::Elf64);
-        let multiarch = triplet.filter(|t| root.host_path(&Path::new("/usr/lib").join(t)).is_dir());
+        let multiarch = triplet.filter(|t| root.is_dir(&Path::new("/usr/lib").join(t)));
         let (defaults, lib): (Vec<PathBuf>, String) = match multiarch {
             // Debian and Ubuntu: glibc's slibdir is the multiarch directory.
             Some(t) => (

@@ -14,7 +14,7 @@ pub mod versions;
 mod walk;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -99,9 +99,15 @@ impl Closure {
 
     /// Merges all of `other` but `object`, or nothing.
     fn try_merge(&mut self, object: &Path, other: Closure) -> std::result::Result<(), String> {
-        let mut files: BTreeMap<PathBuf, ClosureFile> =
-            self.files.drain(..).map(|f| (f.path.clone(), f)).collect();
-        let before = files.clone();
+        let before: Vec<ClosureFile> = self.files.clone();
+        let mut files: BTreeMap<PathBuf, Merged> = self
+            .files
+            .drain(..)
+            .map(|f| {
+                let seen = f.needed_by.iter().cloned().collect();
+                (f.path.clone(), (f, seen))
+            })
+            .collect();
         let mut links: BTreeMap<PathBuf, Link> =
             self.links.drain(..).map(|l| (l.path.clone(), l)).collect();
         let links_before = links.clone();
@@ -117,11 +123,11 @@ impl Closure {
                     .try_for_each(|l| merge_link(&mut links, l))
             });
         if let Err(error) = merged {
-            self.files = before.into_values().collect();
+            self.files = before;
             self.links = links_before.into_values().collect();
             return Err(left_out_reason(&error));
         }
-        self.files = files.into_values().collect();
+        self.files = files.into_values().map(|(file, _)| file).collect();
         self.links = links.into_values().collect();
         Ok(())
     }
@@ -190,6 +196,8 @@ pub struct Resolver {
     root: FsRoot,
     options: Options,
     parsed: RefCell<HashMap<PathBuf, Rc<ElfObject>>>,
+    /// Each target's search rules (its loader's configuration read once).
+    rules: RefCell<Vec<(Target, Rc<dyn search::SearchRules>)>>,
 }
 
 impl Resolver {
@@ -198,7 +206,27 @@ impl Resolver {
             root: options.root.clone(),
             options,
             parsed: RefCell::new(HashMap::new()),
+            rules: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The search rules of `target`'s loader, made once per resolver.
+    fn rules(&self, target: &Target) -> Result<Rc<dyn search::SearchRules>> {
+        if let Some((_, rules)) = self.rules.borrow().iter().find(|(t, _)| t == target) {
+            return Ok(Rc::clone(rules));
+        }
+        let root = &self.root;
+        let path = &self.options.ld_library_path;
+        let rules: Rc<dyn search::SearchRules> = match target.loader {
+            target::Loader::Glibc => Rc::new(glibc::GlibcRules::new(root, target, path)?),
+            target::Loader::Musl => Rc::new(musl::MuslRules::new(root, target, path)?),
+            target::Loader::OpenBsd => Rc::new(openbsd::OpenBsdRules::new(path)),
+            target::Loader::FreeBsd => Rc::new(freebsd::FreeBsdRules::new(root, path)?),
+        };
+        self.rules
+            .borrow_mut()
+            .push((target.clone(), Rc::clone(&rules)));
+        Ok(rules)
     }
 
     /// Each executable gets a walk of its own (already-loaded libraries
@@ -206,7 +234,7 @@ impl Resolver {
     /// for one target.
     pub fn resolve(&self, executables: &[Executable]) -> Result<Closure> {
         let mut target: Option<Target> = None;
-        let mut files: BTreeMap<PathBuf, ClosureFile> = BTreeMap::new();
+        let mut files: BTreeMap<PathBuf, Merged> = BTreeMap::new();
         let mut links: BTreeMap<PathBuf, Link> = BTreeMap::new();
         for (index, executable) in executables.iter().enumerate() {
             let object = self.parse(&executable.source)?;
@@ -249,7 +277,7 @@ impl Resolver {
         };
         Ok(Closure {
             target,
-            files: files.into_values().collect(),
+            files: files.into_values().map(|(file, _)| file).collect(),
             links: links.into_values().collect(),
             left_out: Vec::new(),
         })
@@ -268,19 +296,24 @@ impl Resolver {
     }
 }
 
-fn merge_file(files: &mut BTreeMap<PathBuf, ClosureFile>, file: ClosureFile) -> Result<()> {
+/// A file of the merged closure, with the set of its `needed_by` (libc is
+/// needed by every executable: a list scan would make merging quadratic).
+type Merged = (ClosureFile, HashSet<PathBuf>);
+
+fn merge_file(files: &mut BTreeMap<PathBuf, Merged>, file: ClosureFile) -> Result<()> {
     match files.get_mut(&file.path) {
         None => {
-            files.insert(file.path.clone(), file);
+            let seen = file.needed_by.iter().cloned().collect();
+            files.insert(file.path.clone(), (file, seen));
         }
-        Some(old) if old.source == file.source => {
+        Some((old, seen)) if old.source == file.source => {
             for who in file.needed_by {
-                if !old.needed_by.contains(&who) {
+                if seen.insert(who.clone()) {
                     old.needed_by.push(who);
                 }
             }
         }
-        Some(old) => {
+        Some((old, _)) => {
             return Err(Error::Conflict {
                 path: file.path.display().to_string(),
                 first: old.source.display().to_string(),

@@ -2,11 +2,18 @@
 //! Every lookup walks the path one component at a time the way the kernel
 //! would inside a chroot, so `..` and absolute symlinks never leave the root,
 //! and records the symlinks it passes: the jail must hold them too.
+//!
+//! A root asks the file system once: what each path component is (its
+//! `lstat`, and a link's text), each directory's entries and each whole
+//! lookup are remembered for the rest of the run, and shared by every
+//! clone of the root. A root is therefore a snapshot of one run: make a
+//! new one to see changes made since.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
@@ -15,9 +22,40 @@ use crate::error::{Error, Result};
 /// Linux's MAXSYMLINKS; the BSDs use 32. Past it, a lookup is a loop.
 const MAX_SYMLINKS: usize = 40;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FsRoot {
     dir: PathBuf,
+    cache: Arc<Cache>,
+}
+
+impl PartialEq for FsRoot {
+    fn eq(&self, other: &Self) -> bool {
+        self.dir == other.dir
+    }
+}
+
+impl Eq for FsRoot {}
+
+/// What the file system answered, by host path.
+#[derive(Debug, Default)]
+struct Cache {
+    nodes: Mutex<HashMap<PathBuf, Node>>,
+    lookups: Mutex<HashMap<PathBuf, Option<Resolved>>>,
+    dirs: Mutex<HashMap<PathBuf, Option<Arc<Vec<OsString>>>>>,
+}
+
+/// One path component as `lstat` (and `readlink`) found it.
+#[derive(Debug, Clone)]
+enum Node {
+    Absent,
+    Symlink(PathBuf),
+    Directory,
+    File,
+    Other,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Default for FsRoot {
@@ -55,7 +93,10 @@ enum Step {
 
 impl FsRoot {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FsRoot { dir: dir.into() }
+        FsRoot {
+            dir: dir.into(),
+            cache: Arc::default(),
+        }
     }
 
     /// The host's own `/`.
@@ -86,9 +127,76 @@ impl FsRoot {
         self.dir.join(relative)
     }
 
+    /// `lstat` of a host path, with a link's text: asked once a run.
+    fn node(&self, host: &Path) -> Result<Node> {
+        if let Some(node) = locked(&self.cache.nodes).get(host) {
+            return Ok(node.clone());
+        }
+        let node = match std::fs::symlink_metadata(host) {
+            Err(e) if is_absent(&e) => Node::Absent,
+            Err(source) => {
+                return Err(Error::Read {
+                    path: host.to_path_buf(),
+                    source,
+                });
+            }
+            Ok(m) if m.file_type().is_symlink() => {
+                Node::Symlink(std::fs::read_link(host).map_err(|source| Error::Read {
+                    path: host.to_path_buf(),
+                    source,
+                })?)
+            }
+            Ok(m) if m.is_dir() => Node::Directory,
+            Ok(m) if m.is_file() => Node::File,
+            Ok(_) => Node::Other,
+        };
+        locked(&self.cache.nodes).insert(host.to_path_buf(), node.clone());
+        Ok(node)
+    }
+
+    /// Whether `path` (in the root, from [`FsRoot::resolve`]: no symlink
+    /// left in it) is a regular file.
+    pub fn is_file(&self, path: &Path) -> bool {
+        matches!(self.node(&self.host_path(path)), Ok(Node::File))
+    }
+
+    /// Whether `path` (in the root) leads to a directory, links followed.
+    pub fn is_dir(&self, path: &Path) -> bool {
+        match self.resolve(path) {
+            Ok(Some(resolved)) => matches!(
+                self.node(&self.host_path(&resolved.path)),
+                Ok(Node::Directory)
+            ),
+            _ => false,
+        }
+    }
+
+    /// The names in a directory on the build host (none when it cannot be
+    /// read), listed once a run.
+    pub fn dir_names(&self, host: &Path) -> Arc<Vec<OsString>> {
+        if let Some(Some(names)) = locked(&self.cache.dirs).get(host) {
+            return Arc::clone(names);
+        }
+        let names = std::fs::read_dir(host)
+            .map(|entries| entries.filter_map(|e| Some(e.ok()?.file_name())).collect())
+            .unwrap_or_default();
+        let names = Arc::new(names);
+        locked(&self.cache.dirs).insert(host.to_path_buf(), Some(Arc::clone(&names)));
+        names
+    }
+
     /// Follows `path` (absolute, in the root) to a file that is not a
     /// symlink. `Ok(None)` when some component does not exist.
     pub fn resolve(&self, path: &Path) -> Result<Option<Resolved>> {
+        if let Some(known) = locked(&self.cache.lookups).get(path) {
+            return Ok(known.clone());
+        }
+        let resolved = self.walk(path)?;
+        locked(&self.cache.lookups).insert(path.to_path_buf(), resolved.clone());
+        Ok(resolved)
+    }
+
+    fn walk(&self, path: &Path) -> Result<Option<Resolved>> {
         let mut steps: VecDeque<Step> = VecDeque::new();
         push_front(&mut steps, path);
         let mut done = PathBuf::from("/");
@@ -107,23 +215,19 @@ impl FsRoot {
                 Step::Name(name) => name,
             };
             let candidate = done.join(&name);
-            let host = self.host_path(&candidate);
-            let metadata = match std::fs::symlink_metadata(&host) {
-                Ok(metadata) => metadata,
-                Err(e) if is_absent(&e) => return Ok(None),
-                Err(source) => return Err(Error::Read { path: host, source }),
+            let text = match self.node(&self.host_path(&candidate))? {
+                Node::Absent => return Ok(None),
+                Node::Symlink(text) => text,
+                Node::Directory | Node::File | Node::Other => {
+                    done = candidate;
+                    continue;
+                }
             };
-            if !metadata.file_type().is_symlink() {
-                done = candidate;
-                continue;
-            }
             if passed.len() >= MAX_SYMLINKS {
                 return Err(Error::SymlinkLoop {
                     path: self.host_path(path),
                 });
             }
-            let text =
-                std::fs::read_link(&host).map_err(|source| Error::Read { path: host, source })?;
             steps.push_front(Step::EndOfLink(passed.len()));
             push_front(&mut steps, &text);
             if text.is_absolute() {
@@ -263,6 +367,8 @@ mod tests {
         assert_eq!(fs.resolve(Path::new("/usr/lib/absolute")).unwrap(), None);
         std::fs::create_dir(root.join("etc")).unwrap();
         std::fs::write(root.join("etc/passwd"), "").unwrap();
+        // A root is a snapshot of one run: a new one sees the new file.
+        let fs = FsRoot::new(root);
         let escape = fs.resolve(Path::new("/usr/lib/escape")).unwrap().unwrap();
         assert_eq!(escape.path, Path::new("/etc/passwd"));
         assert_eq!(escape.links[0].target, Path::new("../../etc/passwd"));

@@ -560,6 +560,11 @@ fn musl_reads_its_path_file_and_the_jail_gets_the_library_in_lib() {
     assert_eq!(searched, &defaults);
 
     std::fs::write(root.join("etc/ld-musl-x86_64.path"), "/opt/musl\n").unwrap();
+    // A root is a snapshot of one run: a new one sees the path file.
+    let options = Options {
+        root: FsRoot::new(root.to_path_buf()),
+        ..Options::default()
+    };
     let closure = resolve(&[executable(musl.to_str().unwrap())], &options).unwrap();
     assert_eq!(closure.target.loader, target::Loader::Musl);
     let libc = named(&closure, "libc.so.7");

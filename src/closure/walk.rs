@@ -11,7 +11,7 @@ use super::root::{Link, normalize};
 use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
 use super::target::{Loader, Target};
 use super::versions;
-use super::{ClosureFile, Executable, Resolver, Role, freebsd, glibc, musl, openbsd};
+use super::{ClosureFile, Executable, Resolver, Role, openbsd};
 use crate::error::{Error, MissingLibrary, MissingVersion, Result};
 
 /// One object the walk has loaded.
@@ -30,7 +30,7 @@ struct Loaded {
 pub(super) struct Walk<'r> {
     resolver: &'r Resolver,
     target: &'r Target,
-    rules: Box<dyn SearchRules>,
+    rules: Rc<dyn SearchRules>,
     loaded: Vec<Loaded>,
     /// Names and sonames already loaded: these satisfy any later request.
     by_name: HashMap<String, usize>,
@@ -50,14 +50,7 @@ impl<'r> Walk<'r> {
         dlopen: &[String],
         optional_dlopen: &[String],
     ) -> Result<Self> {
-        let root = &resolver.root;
-        let path = &resolver.options.ld_library_path;
-        let rules: Box<dyn SearchRules> = match target.loader {
-            Loader::Glibc => Box::new(glibc::GlibcRules::new(root, target, path)?),
-            Loader::Musl => Box::new(musl::MuslRules::new(root, target, path)?),
-            Loader::OpenBsd => Box::new(openbsd::OpenBsdRules::new(path)),
-            Loader::FreeBsd => Box::new(freebsd::FreeBsdRules::new(root, path)?),
-        };
+        let rules = resolver.rules(target)?;
         let mut walk = Walk {
             resolver,
             target,
@@ -419,12 +412,18 @@ impl<'r> Walk<'r> {
                 }
                 let source = std::fs::canonicalize(&host)
                     .map_err(|source| Error::Read { path: host, source })?;
+                if !source.is_file() {
+                    return Ok(None);
+                }
                 (source, normalize(&requested), Vec::new())
             }
             None => {
                 let Some(resolved) = root.resolve(&requested)? else {
                     return Ok(None);
                 };
+                if !root.is_file(&resolved.path) {
+                    return Ok(None);
+                }
                 (
                     root.host_path(&resolved.path),
                     resolved.path,
@@ -432,9 +431,6 @@ impl<'r> Walk<'r> {
                 )
             }
         };
-        if !source.is_file() {
-            return Ok(None);
-        }
         let object = match self.resolver.parse(&source) {
             Ok(object) if self.loaded[0].object.compatible(&object) => object,
             Ok(_) | Err(Error::Elf { .. }) => return Ok(None),
@@ -476,11 +472,10 @@ impl<'r> Walk<'r> {
                 None => return Ok(Vec::new()),
             },
         };
-        let Ok(entries) = std::fs::read_dir(&host) else {
-            return Ok(Vec::new());
-        };
-        Ok(entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        Ok(root
+            .dir_names(&host)
+            .iter()
+            .filter_map(|name| name.to_str().map(str::to_string))
             .collect())
     }
 

@@ -5,6 +5,7 @@
 //! then renamed into place, so a failed run leaves nothing at a final path.
 
 pub mod archive;
+pub mod compress;
 pub mod install;
 mod quoting;
 pub mod sbom;
@@ -13,10 +14,16 @@ pub mod service;
 mod snapshots;
 mod staged;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
+use self::archive::Progress;
+pub use self::compress::Compression;
 use self::service::{ServiceContext, ServiceKind, WritableDir};
 use self::staged::Staged;
+use crate::closure::target::Os;
 use crate::error::{Error, Result};
 use crate::manifest::ArtifactRecord;
 use crate::plan::Plan;
@@ -43,19 +50,70 @@ pub struct Written {
     pub sha256: String,
 }
 
-/// Writes every artifact of `plan` under `out_dir`.
+/// Writes every artifact of `plan` under `out_dir`, the archive as gzip -6.
 pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
+    emit_with(plan, out_dir, &compress::Settings::default(), &mut |_| {})
+}
+
+/// Writes every artifact of `plan` under `out_dir`, the archive compressed
+/// as `compression` says, telling `progress` as the archive is made.
+pub fn emit_with(
+    plan: &Plan,
+    out_dir: &Path,
+    compression: &compress::Settings,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Emitted> {
+    check_compression(plan, compression)?;
+    let made_out_dir = !out_dir.exists();
+    let emitted = write_all(plan, out_dir, compression, progress);
+    if emitted.is_err() && made_out_dir {
+        // Only if still empty: the archive's temporary file is gone by now.
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    emitted
+}
+
+fn check_compression(plan: &Plan, compression: &compress::Settings) -> Result<()> {
+    compression.check().map_err(Error::Usage)?;
+    if plan.target.os == Os::OpenBsd && compression.compression == Compression::Zstd {
+        return Err(Error::Usage(
+            "--compression zstd: OpenBSD's tar reads only gzip, so an OpenBSD jail is a .tar.gz (leave out --compression, or use gzip)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn write_all(
+    plan: &Plan,
+    out_dir: &Path,
+    compression: &compress::Settings,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Emitted> {
     let base = artifact_base(plan)?;
     let mut staged = Staged::default();
 
-    let archive = archive::write_tar_gz(plan, Vec::new())?;
-    staged.add(
+    // Streamed into a temporary file beside its final path, hashed as it goes.
+    let archive_name = PathBuf::from(format!("{base}.{}", compression.compression.extension()));
+    let temp = staged::temp_file(&out_dir.join(&archive_name))?;
+    let written = archive::write_archive(
+        plan,
+        HashingWriter {
+            inner: temp,
+            sha256: Sha256::new(),
+        },
+        compression,
+        progress,
+    )?;
+    let sha256 = written.sha256.finalize();
+    staged.add_written(
         "archive",
-        PathBuf::from(format!("{base}.tar.gz")),
-        archive,
+        archive_name.clone(),
+        written.inner,
+        crate::checksum::hex(&sha256),
         0o644,
     );
-    let context = service_context(plan);
+    let mut context = service_context(plan);
+    context.archive = archive_name.display().to_string();
     // Each flavour's folder: the script named as installed, its INSTALL
     // notes and, for OpenBSD, the ports PLIST fragment.
     for &kind in &plan.services {
@@ -120,6 +178,24 @@ pub fn emit(plan: &Plan, out_dir: &Path) -> Result<Emitted> {
         artifacts: all,
         written,
     })
+}
+
+/// A writer that hashes what it writes.
+struct HashingWriter<W> {
+    inner: W,
+    sha256: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The service script of `kind`: from the project's own template when its

@@ -3,6 +3,8 @@
 //! what was at the final paths is set aside, and the renames follow. A
 //! failure half-way puts the old files back and removes the new ones, so
 //! the output directory holds the old set or the new one, never a mix.
+//! The archive is the one file not held in memory: it is streamed into its
+//! temporary file beside its final path as it is made.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -17,18 +19,26 @@ use crate::manifest::ArtifactRecord;
 pub(super) struct StagedFile {
     /// Relative to the output directory.
     pub path: PathBuf,
-    pub bytes: Vec<u8>,
+    pub contents: Contents,
+    pub sha256: String,
     pub mode: u32,
     /// What it is: `archive`, `service`, `install-notes`, `plist`, `sbom`,
     /// `manifest` or `checksum`.
     pub kind: &'static str,
 }
 
+/// A staged file's bytes: in memory, or already written to a temporary
+/// file in its final directory (the archive, streamed there).
+pub(super) enum Contents {
+    Bytes(Vec<u8>),
+    Written(tempfile::NamedTempFile),
+}
+
 impl StagedFile {
     pub fn record(&self) -> ArtifactRecord {
         ArtifactRecord {
             file: self.path.clone(),
-            sha256: sha256_hex(&self.bytes),
+            sha256: self.sha256.clone(),
         }
     }
 }
@@ -49,7 +59,27 @@ impl Staged {
     pub fn add(&mut self, kind: &'static str, path: PathBuf, bytes: Vec<u8>, mode: u32) {
         self.files.push(StagedFile {
             path,
-            bytes,
+            sha256: sha256_hex(&bytes),
+            contents: Contents::Bytes(bytes),
+            mode,
+            kind,
+        });
+    }
+
+    /// A file already written to `temp` (from [`temp_file`], in the
+    /// directory of `out_dir.join(path)`), whose SHA-256 is `sha256`.
+    pub fn add_written(
+        &mut self,
+        kind: &'static str,
+        path: PathBuf,
+        temp: tempfile::NamedTempFile,
+        sha256: String,
+        mode: u32,
+    ) {
+        self.files.push(StagedFile {
+            path,
+            contents: Contents::Written(temp),
+            sha256,
             mode,
             kind,
         });
@@ -62,12 +92,13 @@ impl Staged {
             .iter()
             .map(|file| {
                 let name = file.path.file_name().unwrap_or_default().to_string_lossy();
-                let line = sha256_line(&sha256_hex(&file.bytes), &name);
+                let line = sha256_line(&file.sha256, &name);
                 let mut path = file.path.clone().into_os_string();
                 path.push(".sha256");
                 StagedFile {
                     path: path.into(),
-                    bytes: line.into_bytes(),
+                    sha256: sha256_hex(line.as_bytes()),
+                    contents: Contents::Bytes(line.into_bytes()),
                     mode: 0o644,
                     kind: "checksum",
                 }
@@ -79,7 +110,7 @@ impl Staged {
     /// Puts the whole set in place under `out_dir`, or none of it.
     pub fn commit(self, out_dir: &Path) -> Result<()> {
         let mut ready = Vec::new();
-        for file in &self.files {
+        for file in self.files {
             let path = out_dir.join(&file.path);
             ready.push((write_temp(&path, file, out_dir)?, path));
         }
@@ -111,33 +142,53 @@ impl Staged {
     }
 }
 
-/// Writes one file under a temporary name in its final directory.
-fn write_temp(path: &Path, file: &StagedFile, out_dir: &Path) -> Result<tempfile::NamedTempFile> {
+/// A new temporary file in the directory of `path` (made if need be), to
+/// be renamed to `path` when the set is committed.
+pub(super) fn temp_file(path: &Path) -> Result<tempfile::NamedTempFile> {
     let write_error = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().unwrap_or(out_dir);
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(write_error)?;
-    // A link inside the output directory (`systemd -> /elsewhere`) would
-    // carry the artifact outside it.
-    if let Ok(inside) = dir.strip_prefix(out_dir) {
-        let mut at = out_dir.to_path_buf();
-        for part in inside.components() {
-            at.push(part);
-            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(write_error(std::io::Error::other(format!(
-                    "{} is a symbolic link: artifacts stay inside the output directory",
-                    at.display()
-                ))));
-            }
-        }
-    }
-    let mut temp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".jailpack-")
         .tempfile_in(dir)
-        .map_err(write_error)?;
-    temp.write_all(&file.bytes).map_err(write_error)?;
+        .map_err(write_error)
+}
+
+/// A link inside the output directory (`systemd -> /elsewhere`) would
+/// carry an artifact outside it: every folder between the output
+/// directory and `relative` must be a real one.
+fn no_link_inside(out_dir: &Path, relative: &Path) -> std::io::Result<()> {
+    let mut at = out_dir.to_path_buf();
+    for part in relative.parent().into_iter().flat_map(Path::components) {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(std::io::Error::other(format!(
+                "{} is a symbolic link: artifacts stay inside the output directory",
+                at.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes one file under a temporary name in its final directory.
+fn write_temp(path: &Path, file: StagedFile, out_dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let temp = match file.contents {
+        Contents::Written(temp) => temp,
+        Contents::Bytes(bytes) => {
+            no_link_inside(out_dir, &file.path).map_err(write_error)?;
+            let mut temp = temp_file(&out_dir.join(&file.path))?;
+            temp.write_all(&bytes).map_err(write_error)?;
+            temp
+        }
+    };
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(file.mode))
         .map_err(write_error)?;

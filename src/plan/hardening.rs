@@ -177,29 +177,47 @@ pub fn secret_name(path: &Path) -> Option<String> {
 }
 
 /// Why a file's contents are a secret: a PEM, OpenSSH or PuTTY private key.
+/// Read in chunks (with an overlap as long as a marker), never whole.
 fn secret_contents(path: &Path) -> Result<Option<String>> {
     let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    // A key file is small; 16 MiB bounds what a huge data file costs.
-    file.take(16 << 20)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.starts_with(b"\x7fELF") {
-        return Ok(None);
-    }
     let markers: [&[u8]; 3] = [
         b"PRIVATE KEY-----",
         b"PRIVATE KEY BLOCK-----",
         b"PuTTY-User-Key-File-",
     ];
-    let found = markers
-        .iter()
-        .any(|m| bytes.windows(m.len()).any(|w| w == *m));
-    Ok(found.then(|| "it holds a private key".to_string()))
+    let finders: Vec<memchr::memmem::Finder> =
+        markers.iter().map(memchr::memmem::Finder::new).collect();
+    let overlap = markers.iter().map(|m| m.len()).max().unwrap_or(0) - 1;
+    // A key file is small; 16 MiB bounds what a huge data file costs.
+    let mut file = std::fs::File::open(path)
+        .map_err(read_error)?
+        .take(16 << 20);
+    let mut buffer = vec![0u8; 64 << 10];
+    let mut kept = 0;
+    let mut first = true;
+    loop {
+        let n = match file.read(&mut buffer[kept..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let filled = kept + n;
+        if first && filled >= 4 && buffer.starts_with(b"\x7fELF") {
+            return Ok(None);
+        }
+        first = first && filled < 4;
+        if finders.iter().any(|f| f.find(&buffer[..filled]).is_some()) {
+            return Ok(Some("it holds a private key".to_string()));
+        }
+        kept = overlap.min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
+    }
 }
 
 /// A `writable` directory's mode: world-writable only with the sticky bit.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::paths::archive_path;
 use super::{Entry, EntryKind, Owner, Plan};
-use crate::checksum::sha256_hex;
+use crate::checksum::{sha256_file, sha256_hex};
 use crate::closure::Role;
 use crate::error::{Error, Result};
 use crate::manifest::{
@@ -20,16 +20,11 @@ use crate::manifest::{
 pub const INDEX_PATH: &str = "/.jailpack.json";
 
 pub(super) fn finish(plan: &mut Plan) -> Result<()> {
-    for entry in &mut plan.entries {
-        let (sha256, size) = match &entry.kind {
-            EntryKind::File { source } => {
-                let bytes = std::fs::read(source).map_err(|e| Error::Read {
-                    path: source.clone(),
-                    source: e,
-                })?;
-                (Some(sha256_hex(&bytes)), bytes.len() as u64)
-            }
-            EntryKind::Generated { contents } => {
+    let hashes = hash_files(&plan.entries)?;
+    for (entry, hash) in plan.entries.iter_mut().zip(hashes) {
+        let (sha256, size) = match (&entry.kind, hash) {
+            (EntryKind::File { .. }, Some((sha256, size))) => (Some(sha256), size),
+            (EntryKind::Generated { contents }, _) => {
                 (Some(sha256_hex(contents)), contents.len() as u64)
             }
             _ => (None, 0),
@@ -59,6 +54,45 @@ pub(super) fn finish(plan: &mut Plan) -> Result<()> {
     let at = 1 + plan.entries[1..].partition_point(|e| e.path < entry.path);
     plan.entries.insert(at, entry);
     Ok(())
+}
+
+/// The SHA-256 and size of every file entry's source, on every core (the
+/// files are independent; reading and hashing them is most of a plan).
+/// A file's SHA-256 (hex) and size.
+type Hashed = (String, u64);
+
+fn hash_files(entries: &[Entry]) -> Result<Vec<Option<Hashed>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Hashed>>>> =
+        Mutex::new((0..entries.len()).map(|_| None).collect());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = entries.get(index) else {
+                        return;
+                    };
+                    let EntryKind::File { source } = &entry.kind else {
+                        continue;
+                    };
+                    let hash = sha256_file(source).map_err(|e| Error::Read {
+                        path: source.clone(),
+                        source: e,
+                    });
+                    if let Ok(mut results) = results.lock() {
+                        results[index] = Some(hash);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    // The first error in entry order, as a loop over them would give.
+    results.into_iter().map(|hash| hash.transpose()).collect()
 }
 
 /// The manifest of the plan's entries, without artifacts: after the plan

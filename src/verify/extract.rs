@@ -70,9 +70,40 @@ struct State<'a> {
     buffer: Vec<u8>,
 }
 
+/// The archive's tar stream, by its first bytes: gzip (what jailpack
+/// writes by default), zstd (`--compression zstd`) or a plain tar.
+fn decompressed(file: std::fs::File) -> Box<dyn std::io::Read> {
+    use std::io::BufRead;
+    let mut file = std::io::BufReader::new(file);
+    let magic = file.fill_buf().map(|b| b[..b.len().min(4)].to_vec());
+    match magic.as_deref() {
+        #[cfg(feature = "zstd")]
+        Ok([0x28, 0xb5, 0x2f, 0xfd]) => match zstd::stream::read::Decoder::with_buffer(file) {
+            Ok(decoder) => Box::new(decoder),
+            Err(e) => Box::new(FailingReader(Some(e))),
+        },
+        Ok([0x1f, 0x8b, ..]) | Err(_) => Box::new(flate2::bufread::GzDecoder::new(file)),
+        Ok(_) => Box::new(file),
+    }
+}
+
+/// A reader whose first read fails with the error a decoder met.
+#[cfg(feature = "zstd")]
+struct FailingReader(Option<std::io::Error>);
+
+#[cfg(feature = "zstd")]
+impl std::io::Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| std::io::Error::other("unreadable archive")))
+    }
+}
+
 pub fn extract(job: &Extraction) -> Result<Extracted> {
     let file = open_archive(job.archive)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(decompressed(file));
     let mut members = Members::new(&mut archive, job.archive, job.bounds)?;
     let dest = Dir::open(job.dest).map_err(|source| scratch(job.dest, source))?;
     let mut state = State {

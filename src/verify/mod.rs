@@ -94,7 +94,7 @@ pub struct Outcome {
     pub kept: Option<PathBuf>,
 }
 
-/// `<archive without .tar.gz or .tgz>.json`.
+/// `<archive without .tar.gz, .tgz, .tar.zst or .tar>.json`.
 pub fn default_manifest(archive: &Path) -> PathBuf {
     let name = archive
         .file_name()
@@ -103,6 +103,8 @@ pub fn default_manifest(archive: &Path) -> PathBuf {
     let base = name
         .strip_suffix(".tar.gz")
         .or_else(|| name.strip_suffix(".tgz"))
+        .or_else(|| name.strip_suffix(".tar.zst"))
+        .or_else(|| name.strip_suffix(".tar"))
         .unwrap_or(&name);
     archive.with_file_name(format!("{base}.json"))
 }
