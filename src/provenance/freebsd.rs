@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use super::read::read_optional;
-use super::{Lookup, Package, os_release, purl};
+use super::{Lookup, Package, os_release};
 use crate::closure::root::FsRoot;
 
 pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> {
@@ -26,7 +26,7 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
                 Err("installed by pkg: its database, var/db/pkg/local.sqlite, is SQLite, which jailpack does not read".to_string())
             } else {
                 match &release {
-                    Some(release) => Ok(base_system(release)),
+                    Some(release) => Ok(Package::base_system("freebsd", release)),
                     None => Err("no package owns it, and the root has neither bin/freebsd-version nor etc/os-release to name the base system's release".to_string()),
                 }
             };
@@ -34,19 +34,6 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
         })
         .collect();
     Ok(lookup)
-}
-
-/// FreeBSD's base system (without pkgbase) is no package: named after its
-/// release. The purl spec has no FreeBSD type, hence `generic`.
-fn base_system(release: &str) -> Package {
-    Package {
-        name: "freebsd".to_string(),
-        version: release.to_string(),
-        arch: None,
-        purl: purl::build("generic", Some("freebsd"), "freebsd", release, &[]),
-        licenses: Vec::new(),
-        base_system: true,
-    }
 }
 
 /// `USERLAND_VERSION="14.1-RELEASE-p5"` in the shell script

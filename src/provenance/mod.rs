@@ -58,6 +58,20 @@ pub struct Package {
 }
 
 impl Package {
+    /// A BSD's base system (without pkgbase) is no package: named after
+    /// the OS and its release. The purl spec has no BSD type, hence
+    /// `generic` (`pkg:generic/openbsd/openbsd@7.6`).
+    pub fn base_system(os: &str, release: &str) -> Package {
+        Package {
+            name: os.to_string(),
+            version: release.to_string(),
+            arch: None,
+            purl: purl::build("generic", Some(os), os, release, &[]),
+            licenses: Vec::new(),
+            base_system: true,
+        }
+    }
+
     pub fn record(&self) -> PackageRecord {
         PackageRecord {
             name: self.name.clone(),

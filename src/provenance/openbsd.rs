@@ -124,26 +124,13 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
                 (None, _) if resolved.starts_with("/usr/local") => Err(format!(
                     "no package in {DB} lists it"
                 )),
-                (None, Some(release)) => Ok(base_system(release)),
+                (None, Some(release)) => Ok(Package::base_system("openbsd", release)),
                 (None, None) => Err("no package lists it, and the root has no kernel (/bsd) to name the base system's release".to_string()),
             };
             (path.clone(), answer)
         })
         .collect();
     Ok(lookup)
-}
-
-/// OpenBSD's base system is no package: named after its release. The purl
-/// spec has no OpenBSD type, hence `generic`.
-fn base_system(release: &str) -> Package {
-    Package {
-        name: "openbsd".to_string(),
-        version: release.to_string(),
-        arch: None,
-        purl: purl::build("generic", Some("openbsd"), "openbsd", release, &[]),
-        licenses: Vec::new(),
-        base_system: true,
-    }
 }
 
 /// The release in the kernel's version string (`OpenBSD 7.6 (GENERIC.MP)

@@ -152,6 +152,22 @@ pub fn extract(archive: &Path, name: &str) -> PathBuf {
     dir
 }
 
+/// [`extract`] as far as this user can: without root the device nodes
+/// cannot be made (and everything is the test user's), the rest is there.
+pub fn extract_what_we_may(archive: &Path, name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let status = Command::new("tar")
+        .arg("-xzpf")
+        .arg(archive)
+        .arg("-C")
+        .arg(&dir)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success() || !is_root(), "tar -xzpf failed");
+    dir
+}
+
 /// One entry of a jail archive, as the `tar` crate reads it.
 #[derive(Debug)]
 pub struct ArchivedEntry {
@@ -406,17 +422,7 @@ pub fn shared_scratch(name: &str) -> PathBuf {
 pub fn repacked_demo(name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let jail = demo_jail();
-    let dir = scratch(name);
-    // Not root: device nodes cannot be made; the rest is extracted.
-    let status = Command::new("tar")
-        .arg("-xzpf")
-        .arg(&jail.archive)
-        .arg("-C")
-        .arg(&dir)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success() || !is_root(), "tar -xzpf failed");
+    let dir = extract_what_we_may(&jail.archive, name);
     edit(&dir.join("var/jail/daytimed"));
     let out = shared_scratch(&format!("{name}-out"));
     let archive = out.join(format!("{name}.tar.gz"));
