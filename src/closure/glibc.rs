@@ -114,7 +114,7 @@ impl SearchRules for GlibcRules {
 
 /// Debian's multiarch tuple for a machine, e.g. `x86_64-linux-gnu`.
 fn multiarch_triplet(machine: u16, is_64: bool) -> Option<&'static str> {
-    use goblin::elf::header::*;
+    use crate::closure::elf::machine::*;
     Some(match (machine, is_64) {
         (EM_X86_64, true) => "x86_64-linux-gnu",
         (EM_386, false) => "i386-linux-gnu",
@@ -129,7 +129,7 @@ fn multiarch_triplet(machine: u16, is_64: bool) -> Option<&'static str> {
 
 /// What `$PLATFORM` expands to: the kernel's AT_PLATFORM base name.
 fn platform_name(machine: u16) -> &'static str {
-    use goblin::elf::header::*;
+    use crate::closure::elf::machine::*;
     match machine {
         EM_X86_64 => "x86_64",
         EM_386 => "i686",

@@ -196,6 +196,8 @@ pub struct Resolver {
     root: FsRoot,
     options: Options,
     parsed: RefCell<HashMap<PathBuf, Rc<ElfObject>>>,
+    /// What each search directory holds under each name asked for.
+    located: RefCell<HashMap<LookIn, Option<Rc<walk::Found>>>>,
     /// Each target's search rules (its loader's configuration read once).
     rules: RefCell<Vec<(Target, Rc<dyn search::SearchRules>)>>,
 }
@@ -206,6 +208,7 @@ impl Resolver {
             root: options.root.clone(),
             options,
             parsed: RefCell::new(HashMap::new()),
+            located: RefCell::new(HashMap::new()),
             rules: RefCell::new(Vec::new()),
         }
     }
@@ -283,6 +286,28 @@ impl Resolver {
         })
     }
 
+    /// `locate`'s answer for `name` in `dir`, found once per resolver.
+    fn look_in(
+        &self,
+        dir: &search::SearchDir,
+        name: &str,
+        lenient: bool,
+        locate: impl FnOnce() -> Result<Option<walk::Found>>,
+    ) -> Result<Option<Rc<walk::Found>>> {
+        let key = LookIn {
+            jail: dir.jail.clone(),
+            host: dir.host.clone(),
+            name: name.to_string(),
+            lenient,
+        };
+        if let Some(found) = self.located.borrow().get(&key) {
+            return Ok(found.clone());
+        }
+        let found = locate()?.map(Rc::new);
+        self.located.borrow_mut().insert(key, found.clone());
+        Ok(found)
+    }
+
     /// Parses `path` once per resolver.
     fn parse(&self, path: &Path) -> Result<Rc<ElfObject>> {
         if let Some(object) = self.parsed.borrow().get(path) {
@@ -294,6 +319,15 @@ impl Resolver {
             .insert(path.to_path_buf(), Rc::clone(&object));
         Ok(object)
     }
+}
+
+/// A name looked for in one search directory.
+#[derive(PartialEq, Eq, Hash)]
+struct LookIn {
+    jail: PathBuf,
+    host: Option<PathBuf>,
+    name: String,
+    lenient: bool,
 }
 
 /// A file of the merged closure, with the set of its `needed_by` (libc is

@@ -65,7 +65,7 @@ impl SearchRules for MuslRules {
 }
 
 fn arch(machine: u16) -> &'static str {
-    use goblin::elf::header::*;
+    use crate::closure::elf::machine::*;
     match machine {
         EM_X86_64 => "x86_64",
         EM_386 => "i386",

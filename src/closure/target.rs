@@ -116,7 +116,7 @@ impl Target {
     /// The Rust target triple naming this target, for a prebuilt binary's
     /// artifacts (e.g. `x86_64-unknown-openbsd`).
     pub fn rust_triple(&self) -> String {
-        use goblin::elf::header::*;
+        use crate::closure::elf::machine::*;
         let arch = match (self.machine, self.class, self.little_endian) {
             (EM_X86_64, _, _) => "x86_64",
             (EM_386, _, _) => "i686",
@@ -190,7 +190,7 @@ mod tests {
     fn openbsd_is_known_by_its_note_despite_osabi_zero() {
         let target = detect("openbsd-7.2-amd64/bin/openbsd-hello-x64").unwrap();
         assert_eq!(target.os, Os::OpenBsd);
-        assert_eq!(target.machine, goblin::elf::header::EM_X86_64);
+        assert_eq!(target.machine, crate::closure::elf::machine::EM_X86_64);
     }
 
     #[test]

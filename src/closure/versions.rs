@@ -6,16 +6,11 @@
 //! that is missing only warns; a library without version definitions at
 //! all satisfies every need (glibc warns, FreeBSD's rtld says nothing).
 //! glibc's ld.so and FreeBSD's rtld check; musl and OpenBSD's ld.so do not.
+//! The tables are read by `elf` (its dynamic section).
 
 use std::cmp::Ordering;
 
 use crate::error::MissingVersion;
-use goblin::elf::Elf;
-
-/// `VER_FLG_WEAK` in `vna_flags`.
-const VER_FLG_WEAK: u16 = 0x2;
-/// `VER_FLG_BASE` in `vd_flags`: the definition naming the file itself.
-const VER_FLG_BASE: u16 = 0x1;
 
 /// The versions one object needs from one library.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,48 +26,6 @@ pub struct Version {
     /// The ELF hash of the name, as the file records it.
     pub hash: u32,
     pub weak: bool,
-}
-
-/// The needs recorded in `elf` (its `.gnu.version_r`).
-pub fn needs(elf: &Elf) -> Vec<VersionNeed> {
-    let Some(section) = &elf.verneed else {
-        return Vec::new();
-    };
-    let name = |offset: usize| elf.dynstrtab.get_at(offset).unwrap_or("").to_string();
-    section
-        .iter()
-        .map(|need| VersionNeed {
-            library: name(need.vn_file),
-            versions: need
-                .iter()
-                .map(|aux| Version {
-                    name: name(aux.vna_name),
-                    hash: aux.vna_hash,
-                    weak: aux.vna_flags & VER_FLG_WEAK != 0,
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// The versions `elf` defines (its `.gnu.version_d`), without the base
-/// definition that names the file itself.
-pub fn definitions(elf: &Elf) -> Vec<Version> {
-    let Some(section) = &elf.verdef else {
-        return Vec::new();
-    };
-    section
-        .iter()
-        .filter(|def| def.vd_flags & VER_FLG_BASE == 0)
-        .filter_map(|def| {
-            let first = def.iter().next()?;
-            Some(Version {
-                name: elf.dynstrtab.get_at(first.vda_name)?.to_string(),
-                hash: def.vd_hash,
-                weak: false,
-            })
-        })
-        .collect()
 }
 
 /// Whether `defined` (a library's definitions; empty when it has none)

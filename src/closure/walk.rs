@@ -14,6 +14,16 @@ use super::versions;
 use super::{ClosureFile, Executable, Resolver, Role, openbsd};
 use crate::error::{Error, MissingLibrary, MissingVersion, Result};
 
+/// A library file found in a search directory, before any walk takes it.
+pub(super) struct Found {
+    /// The file name matched (OpenBSD's may differ from the one asked for).
+    name: String,
+    source: PathBuf,
+    jail_path: PathBuf,
+    links: Vec<Link>,
+    object: Rc<ElfObject>,
+}
+
 /// One object the walk has loaded.
 struct Loaded {
     object: Rc<ElfObject>,
@@ -395,6 +405,45 @@ impl<'r> Walk<'r> {
     /// Looks for `name` in one directory. A file of the wrong class or
     /// machine, or no ELF file at all, is passed over as the loader does.
     fn look_in(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Loaded>> {
+        let Some(found) = self
+            .resolver
+            .look_in(dir, name, lenient, || self.locate(dir, name, lenient))?
+        else {
+            return Ok(None);
+        };
+        if !self.loaded[0].object.compatible(&found.object) {
+            return Ok(None);
+        }
+        let mut description = format!("{} {}", dir.kind, dir.jail.display());
+        if lenient {
+            description.push_str(" (a lower minor than asked for: ld.so warns)");
+        }
+        let mut candidate = Loaded {
+            file: ClosureFile {
+                path: found.jail_path.clone(),
+                source: found.source.clone(),
+                role: Role::Library,
+                needed_by: Vec::new(),
+                found: description,
+                moved_from: None,
+                versions: Default::default(),
+            },
+            origin: normalize(&dir.jail),
+            host_origin: dir.host.clone(),
+            links: found.links.clone(),
+            object: Rc::clone(&found.object),
+            loader: None,
+        };
+        if !dir.kind.searched_in_jail() {
+            self.move_to_default_dir(&mut candidate, &found.name)?;
+        }
+        Ok(Some(candidate))
+    }
+
+    /// The file system's part of [`Walk::look_in`], which depends on the
+    /// directory and the name alone: the resolver remembers it, so a
+    /// library every executable asks for is looked up once per directory.
+    fn locate(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Found>> {
         let root = &self.resolver.root;
         let name = match self.rules.matching() {
             Matching::Exact => name.to_string(),
@@ -432,34 +481,17 @@ impl<'r> Walk<'r> {
             }
         };
         let object = match self.resolver.parse(&source) {
-            Ok(object) if self.loaded[0].object.compatible(&object) => object,
-            Ok(_) | Err(Error::Elf { .. }) => return Ok(None),
+            Ok(object) => object,
+            Err(Error::Elf { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut found = format!("{} {}", dir.kind, dir.jail.display());
-        if lenient {
-            found.push_str(" (a lower minor than asked for: ld.so warns)");
-        }
-        let mut candidate = Loaded {
-            file: ClosureFile {
-                path: jail_path,
-                source,
-                role: Role::Library,
-                needed_by: Vec::new(),
-                found,
-                moved_from: None,
-                versions: Default::default(),
-            },
-            origin: normalize(&dir.jail),
-            host_origin: dir.host.clone(),
+        Ok(Some(Found {
+            name,
+            source,
+            jail_path,
             links,
             object,
-            loader: None,
-        };
-        if !dir.kind.searched_in_jail() {
-            self.move_to_default_dir(&mut candidate, &name)?;
-        }
-        Ok(Some(candidate))
+        }))
     }
 
     /// The file names in a search directory (OpenBSD matches versions).

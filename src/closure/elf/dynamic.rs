@@ -1,0 +1,246 @@
+//! The dynamic section, read as the loader reads it: the entries of the
+//! PT_DYNAMIC segment up to DT_NULL, their strings from DT_STRTAB, and the
+//! symbol version tables DT_VERNEED and DT_VERDEF point at, each address
+//! turned into a file offset through the PT_LOAD segment that maps it.
+
+use super::image::{Image, PT_DYNAMIC, Parse, Segment};
+use crate::closure::versions::{Version, VersionNeed};
+
+const DT_NULL: u64 = 0;
+const DT_NEEDED: u64 = 1;
+const DT_STRTAB: u64 = 5;
+const DT_STRSZ: u64 = 10;
+const DT_SONAME: u64 = 14;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
+const DT_FLAGS: u64 = 30;
+const DT_FLAGS_1: u64 = 0x6fff_fffb;
+const DT_VERDEF: u64 = 0x6fff_fffc;
+const DT_VERDEFNUM: u64 = 0x6fff_fffd;
+const DT_VERNEED: u64 = 0x6fff_fffe;
+const DT_VERNEEDNUM: u64 = 0x6fff_ffff;
+
+const DF_ORIGIN: u64 = 0x1;
+const DF_1_ORIGIN: u64 = 0x80;
+const DF_1_NODEFLIB: u64 = 0x800;
+/// `VER_FLG_WEAK` in `vna_flags`.
+const VER_FLG_WEAK: u16 = 0x2;
+/// `VER_FLG_BASE` in `vd_flags`: the definition naming the file itself.
+const VER_FLG_BASE: u16 = 0x1;
+/// Version chains longer than this are refused: no real object comes
+/// near, and a hostile `next` field could otherwise loop.
+const MAX_VERSION_ENTRIES: usize = 1 << 16;
+
+/// What the dynamic section says.
+#[derive(Default)]
+pub struct Dynamic {
+    pub soname: Option<String>,
+    pub needed: Vec<String>,
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
+    pub origin_flag: bool,
+    pub nodeflib: bool,
+    pub version_needs: Vec<VersionNeed>,
+    pub version_definitions: Vec<Version>,
+}
+
+/// The dynamic section of `image`, or `None` when it has no PT_DYNAMIC
+/// (a static executable).
+pub fn read(image: &Image, segments: &[Segment]) -> Parse<Option<Dynamic>> {
+    let Some(segment) = segments.iter().find(|s| s.kind == PT_DYNAMIC) else {
+        return Ok(None);
+    };
+    let bytes = image.slice(segment.offset, segment.file_size, "the dynamic section")?;
+    let entry = match image.class {
+        super::Class::Elf64 => 16,
+        super::Class::Elf32 => 8,
+    };
+    let base = segment.offset as usize;
+    let mut entries = Vec::new();
+    for index in 0..bytes.len() / entry {
+        let at = base + index * entry;
+        let tag = image.word(at)?;
+        if tag == DT_NULL {
+            break;
+        }
+        entries.push((tag, image.word(at + entry / 2)?));
+    }
+    let value = |tag: u64| entries.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v);
+    let strings = Strings::new(image, segments, value(DT_STRTAB), value(DT_STRSZ))?;
+
+    let mut dynamic = Dynamic::default();
+    for &(tag, value) in &entries {
+        match tag {
+            DT_NEEDED => dynamic.needed.push(strings.get(value, "DT_NEEDED")?),
+            DT_SONAME => dynamic.soname = Some(strings.get(value, "DT_SONAME")?),
+            DT_RPATH => dynamic
+                .rpath
+                .extend(split(&strings.get(value, "DT_RPATH")?)),
+            DT_RUNPATH => dynamic
+                .runpath
+                .extend(split(&strings.get(value, "DT_RUNPATH")?)),
+            DT_FLAGS => dynamic.origin_flag |= value & DF_ORIGIN != 0,
+            DT_FLAGS_1 => {
+                dynamic.origin_flag |= value & DF_1_ORIGIN != 0;
+                dynamic.nodeflib |= value & DF_1_NODEFLIB != 0;
+            }
+            _ => {}
+        }
+    }
+    let table = |tag: u64, what: &str| -> Parse<Option<usize>> {
+        let Some(vaddr) = value(tag) else {
+            return Ok(None);
+        };
+        let offset = image
+            .offset_of(segments, vaddr)
+            .ok_or_else(|| format!("{what} at {vaddr:#x} is not in a loaded segment"))?;
+        usize::try_from(offset)
+            .map(Some)
+            .map_err(|_| format!("{what} lies past the end"))
+    };
+    if let Some(offset) = table(DT_VERNEED, "DT_VERNEED")? {
+        dynamic.version_needs = needs(image, &strings, offset, value(DT_VERNEEDNUM))?;
+    }
+    if let Some(offset) = table(DT_VERDEF, "DT_VERDEF")? {
+        dynamic.version_definitions = definitions(image, &strings, offset, value(DT_VERDEFNUM))?;
+    }
+    Ok(Some(dynamic))
+}
+
+/// DT_RPATH and DT_RUNPATH, split at `:`, empty entries dropped.
+fn split(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(str::to_string)
+}
+
+/// The dynamic string table.
+struct Strings<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Strings<'a> {
+    fn new(
+        image: &Image<'a>,
+        segments: &[Segment],
+        vaddr: Option<u64>,
+        size: Option<u64>,
+    ) -> Parse<Self> {
+        let bytes = match (vaddr, size) {
+            (Some(vaddr), Some(size)) => {
+                let offset = image
+                    .offset_of(segments, vaddr)
+                    .ok_or_else(|| format!("DT_STRTAB at {vaddr:#x} is not in a loaded segment"))?;
+                image.slice(offset, size, "the dynamic string table")?
+            }
+            // No string table: any string asked for is an error below.
+            _ => &[],
+        };
+        Ok(Strings { bytes })
+    }
+
+    /// The string at `offset`, up to its NUL.
+    fn get(&self, offset: u64, what: &str) -> Parse<String> {
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.bytes.get(o..))
+            .ok_or_else(|| format!("{what} names string {offset}, past the string table"))?;
+        let end = rest
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| format!("{what}'s string is not terminated"))?;
+        String::from_utf8(rest[..end].to_vec()).map_err(|_| format!("{what}'s string is not UTF-8"))
+    }
+}
+
+/// DT_VERNEED's entries: for each library, the versions needed from it.
+fn needs(
+    image: &Image,
+    strings: &Strings,
+    mut at: usize,
+    count: Option<u64>,
+) -> Parse<Vec<VersionNeed>> {
+    let mut needs = Vec::new();
+    let mut seen = 0;
+    loop {
+        let (aux_count, file, aux, next) = (
+            image.u16(at + 2)?,
+            image.u32(at + 4)?,
+            image.u32(at + 8)?,
+            image.u32(at + 12)?,
+        );
+        let mut versions = Vec::new();
+        let mut aux_at = at.checked_add(aux as usize).ok_or("DT_VERNEED overflows")?;
+        for _ in 0..aux_count {
+            seen += 1;
+            if seen > MAX_VERSION_ENTRIES {
+                return Err("DT_VERNEED has too many entries".to_string());
+            }
+            let (hash, flags, name, aux_next) = (
+                image.u32(aux_at)?,
+                image.u16(aux_at + 4)?,
+                image.u32(aux_at + 8)?,
+                image.u32(aux_at + 12)?,
+            );
+            versions.push(Version {
+                name: strings.get(name.into(), "a version need")?,
+                hash,
+                weak: flags & VER_FLG_WEAK != 0,
+            });
+            if aux_next == 0 {
+                break;
+            }
+            aux_at = aux_at
+                .checked_add(aux_next as usize)
+                .ok_or("DT_VERNEED overflows")?;
+        }
+        needs.push(VersionNeed {
+            library: strings.get(file.into(), "a version need's library")?,
+            versions,
+        });
+        seen += 1;
+        if next == 0 || count.is_some_and(|c| needs.len() as u64 >= c) || seen > MAX_VERSION_ENTRIES
+        {
+            break;
+        }
+        at = at
+            .checked_add(next as usize)
+            .ok_or("DT_VERNEED overflows")?;
+    }
+    Ok(needs)
+}
+
+/// DT_VERDEF's entries, without the base definition naming the file.
+fn definitions(
+    image: &Image,
+    strings: &Strings,
+    mut at: usize,
+    count: Option<u64>,
+) -> Parse<Vec<Version>> {
+    let mut definitions = Vec::new();
+    for read in 1.. {
+        if read > MAX_VERSION_ENTRIES {
+            return Err("DT_VERDEF has too many entries".to_string());
+        }
+        let (flags, aux_count, hash, aux, next) = (
+            image.u16(at + 2)?,
+            image.u16(at + 6)?,
+            image.u32(at + 8)?,
+            image.u32(at + 12)?,
+            image.u32(at + 16)?,
+        );
+        if flags & VER_FLG_BASE == 0 && aux_count > 0 {
+            let aux_at = at.checked_add(aux as usize).ok_or("DT_VERDEF overflows")?;
+            definitions.push(Version {
+                name: strings.get(image.u32(aux_at)?.into(), "a version definition")?,
+                hash,
+                weak: false,
+            });
+        }
+        if next == 0 || count.is_some_and(|c| read as u64 >= c) {
+            break;
+        }
+        at = at.checked_add(next as usize).ok_or("DT_VERDEF overflows")?;
+    }
+    Ok(definitions)
+}

@@ -1,0 +1,266 @@
+//! An ELF image read the way a loader reads it: the file header, the
+//! program headers and what they point at, every field read through a
+//! bounds check so a hostile or truncated file is an error, never a panic
+//! or a read past its end. Nothing else is parsed: no symbol table, no
+//! relocation, no string that is not asked for, so the cost of a file is
+//! the few pages its headers and dynamic section sit on.
+
+use super::Class;
+
+/// `p_type` of the program headers the reader uses.
+pub const PT_LOAD: u32 = 1;
+pub const PT_DYNAMIC: u32 = 2;
+pub const PT_INTERP: u32 = 3;
+pub const PT_NOTE: u32 = 4;
+/// `sh_type` of a note section.
+pub const SHT_NOTE: u32 = 7;
+/// `e_phnum` when the real count is in section header 0's `sh_info`.
+const PN_XNUM: u16 = 0xffff;
+
+pub type Parse<T> = std::result::Result<T, String>;
+
+/// The bytes of one ELF file and how to read its fields.
+pub struct Image<'a> {
+    pub bytes: &'a [u8],
+    pub class: Class,
+    pub little_endian: bool,
+}
+
+/// The file header's fields the reader uses.
+pub struct Header {
+    pub file_type: u16,
+    pub machine: u16,
+    pub os_abi: u8,
+    phoff: u64,
+    phentsize: u16,
+    phnum: u16,
+    shoff: u64,
+    shentsize: u16,
+    shnum: u16,
+}
+
+/// A program header.
+#[derive(Clone, Copy)]
+pub struct Segment {
+    pub kind: u32,
+    pub offset: u64,
+    pub vaddr: u64,
+    pub file_size: u64,
+    pub align: u64,
+}
+
+/// The section header fields a note section needs.
+pub struct Section {
+    pub kind: u32,
+    pub offset: u64,
+    pub size: u64,
+    pub align: u64,
+}
+
+impl<'a> Image<'a> {
+    /// Checks the identification bytes and reads the file header.
+    pub fn open(bytes: &'a [u8]) -> Parse<(Self, Header)> {
+        if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+            return Err("no ELF magic (is it a script or a linker script?)".to_string());
+        }
+        if bytes.len() < 16 {
+            return Err("truncated: the identification bytes are cut short".to_string());
+        }
+        let class = match bytes[4] {
+            1 => Class::Elf32,
+            2 => Class::Elf64,
+            other => return Err(format!("unknown ELF class {other}")),
+        };
+        let little_endian = match bytes[5] {
+            1 => true,
+            2 => false,
+            other => return Err(format!("unknown ELF byte order {other}")),
+        };
+        let image = Image {
+            bytes,
+            class,
+            little_endian,
+        };
+        let header = image
+            .header()
+            .map_err(|e| format!("truncated file header: {e}"))?;
+        Ok((image, header))
+    }
+
+    fn header(&self) -> Parse<Header> {
+        let wide = self.class == Class::Elf64;
+        // The 32-bit header's offsets after e_entry are 12 bytes earlier.
+        let at = |offset64: usize| if wide { offset64 } else { offset64 - 12 };
+        let mut header = Header {
+            file_type: self.u16(16)?,
+            machine: self.u16(18)?,
+            os_abi: self.bytes[7],
+            phoff: self.word(if wide { 32 } else { 28 })?,
+            shoff: self.word(if wide { 40 } else { 32 })?,
+            phentsize: self.u16(at(54))?,
+            phnum: self.u16(at(56))?,
+            shentsize: self.u16(at(58))?,
+            shnum: self.u16(at(60))?,
+        };
+        // Extended numbering: counts too large for the header live in
+        // section header 0.
+        if header.shoff != 0 && (header.shnum == 0 || header.phnum == PN_XNUM) {
+            let first = self.section_at(&header, 0)?;
+            if header.shnum == 0 {
+                header.shnum = u16::try_from(first.size).unwrap_or(u16::MAX);
+            }
+            if header.phnum == PN_XNUM {
+                let info =
+                    self.u32(self.section_offset(&header, 0)? + if wide { 44 } else { 28 })?;
+                header.phnum = u16::try_from(info).unwrap_or(u16::MAX);
+            }
+        }
+        Ok(header)
+    }
+
+    /// The program headers, checked to lie inside the file.
+    pub fn segments(&self, header: &Header) -> Parse<Vec<Segment>> {
+        let wide = self.class == Class::Elf64;
+        let size = if wide { 56 } else { 32 };
+        if header.phnum > 0 && usize::from(header.phentsize) < size {
+            return Err(format!(
+                "program header size {} is too small",
+                header.phentsize
+            ));
+        }
+        let mut segments = Vec::with_capacity(header.phnum.into());
+        for index in 0..u64::from(header.phnum) {
+            let base = header
+                .phoff
+                .checked_add(index * u64::from(header.phentsize))
+                .and_then(|o| usize::try_from(o).ok())
+                .ok_or("program header offset overflows")?;
+            let segment = if wide {
+                Segment {
+                    kind: self.u32(base)?,
+                    offset: self.u64(base + 8)?,
+                    vaddr: self.u64(base + 16)?,
+                    file_size: self.u64(base + 32)?,
+                    align: self.u64(base + 48)?,
+                }
+            } else {
+                Segment {
+                    kind: self.u32(base)?,
+                    offset: self.u32(base + 4)?.into(),
+                    vaddr: self.u32(base + 8)?.into(),
+                    file_size: self.u32(base + 16)?.into(),
+                    align: self.u32(base + 28)?.into(),
+                }
+            };
+            segments.push(segment);
+        }
+        Ok(segments)
+    }
+
+    /// The section headers of notes, or none when the table is absent or
+    /// out of the file (the loader never reads it; `strip` may drop it).
+    pub fn note_sections(&self, header: &Header) -> Vec<Section> {
+        (0..header.shnum)
+            .map_while(|index| self.section_at(header, index).ok())
+            .filter(|section| section.kind == SHT_NOTE)
+            .collect()
+    }
+
+    fn section_offset(&self, header: &Header, index: u16) -> Parse<usize> {
+        let wide = self.class == Class::Elf64;
+        if usize::from(header.shentsize) < if wide { 64 } else { 40 } {
+            return Err(format!(
+                "section header size {} is too small",
+                header.shentsize
+            ));
+        }
+        header
+            .shoff
+            .checked_add(u64::from(index) * u64::from(header.shentsize))
+            .and_then(|o| usize::try_from(o).ok())
+            .ok_or_else(|| "section header offset overflows".to_string())
+    }
+
+    fn section_at(&self, header: &Header, index: u16) -> Parse<Section> {
+        let base = self.section_offset(header, index)?;
+        Ok(if self.class == Class::Elf64 {
+            Section {
+                kind: self.u32(base + 4)?,
+                offset: self.u64(base + 24)?,
+                size: self.u64(base + 32)?,
+                align: self.u64(base + 48)?,
+            }
+        } else {
+            Section {
+                kind: self.u32(base + 4)?,
+                offset: self.u32(base + 16)?.into(),
+                size: self.u32(base + 20)?.into(),
+                align: self.u32(base + 32)?.into(),
+            }
+        })
+    }
+
+    /// The file bytes `[offset, offset + len)`, or an error naming `what`.
+    pub fn slice(&self, offset: u64, len: u64, what: &str) -> Parse<&'a [u8]> {
+        let start = usize::try_from(offset).map_err(|_| format!("{what} lies past the end"))?;
+        let len = usize::try_from(len).map_err(|_| format!("{what} is too large"))?;
+        start
+            .checked_add(len)
+            .and_then(|end| self.bytes.get(start..end))
+            .ok_or_else(|| format!("truncated: {what} lies past the end of the file"))
+    }
+
+    /// The file offset of virtual address `vaddr`, through the PT_LOAD
+    /// segment that maps it, as the loader finds the dynamic section's
+    /// tables (section headers may be stripped or lie).
+    pub fn offset_of(&self, segments: &[Segment], vaddr: u64) -> Option<u64> {
+        segments
+            .iter()
+            .filter(|s| s.kind == PT_LOAD)
+            .find(|s| vaddr >= s.vaddr && vaddr - s.vaddr < s.file_size)
+            .map(|s| vaddr - s.vaddr + s.offset)
+    }
+
+    fn array<const N: usize>(&self, offset: usize) -> Parse<[u8; N]> {
+        offset
+            .checked_add(N)
+            .and_then(|end| self.bytes.get(offset..end))
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("a field at offset {offset} lies past the end"))
+    }
+
+    pub fn u16(&self, offset: usize) -> Parse<u16> {
+        let b = self.array::<2>(offset)?;
+        Ok(if self.little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    }
+
+    pub fn u32(&self, offset: usize) -> Parse<u32> {
+        let b = self.array::<4>(offset)?;
+        Ok(if self.little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    }
+
+    pub fn u64(&self, offset: usize) -> Parse<u64> {
+        let b = self.array::<8>(offset)?;
+        Ok(if self.little_endian {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        })
+    }
+
+    /// An address-sized field: 8 bytes in ELF64, 4 in ELF32.
+    pub fn word(&self, offset: usize) -> Parse<u64> {
+        match self.class {
+            Class::Elf64 => self.u64(offset),
+            Class::Elf32 => self.u32(offset).map(u64::from),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! What the resolver needs to know of one ELF file, read without running
+//! it: the loader's view (file header, program headers, dynamic section,
+//! symbol version tables) and the notes, nothing more.
+
+mod dynamic;
+mod image;
+pub mod machine;
+mod notes;
+
+use std::path::Path;
+
+use self::image::{Image, PT_INTERP, PT_LOAD};
+use self::machine::{ET_DYN, ET_EXEC};
+use crate::error::{Error, Result};
+
+/// Files bigger than this are refused rather than read: no executable or
+/// library a jail holds comes near it, and a hostile size cannot exhaust memory.
+const MAX_ELF_SIZE: u64 = 1 << 31;
+
+/// The facts of one ELF object that decide how it is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfObject {
+    pub class: Class,
+    pub little_endian: bool,
+    /// `e_machine`, e.g. 62 for x86-64.
+    pub machine: u16,
+    /// `e_type`: executable, shared object (PIE executables are these too), …
+    pub file_type: u16,
+    pub os_abi: u8,
+    /// Names of the ELF notes the file carries (`OpenBSD`, `FreeBSD`, `GNU`, …).
+    pub note_names: Vec<String>,
+    /// Libraries the object declares it dlopen()s (`.note.dlopen`), each a
+    /// list of alternative sonames; only `required` and `recommended` ones.
+    pub dlopen: Vec<Vec<String>>,
+    /// PT_INTERP, when the file has one.
+    pub interpreter: Option<String>,
+    pub soname: Option<String>,
+    /// DT_NEEDED, in order.
+    pub needed: Vec<String>,
+    /// DT_RPATH and DT_RUNPATH, split at `:`.
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
+    /// DF_ORIGIN or DF_1_ORIGIN: OpenBSD's ld.so expands `$ORIGIN` only then.
+    pub origin_flag: bool,
+    /// DF_1_NODEFLIB (`-z nodefaultlib`): glibc's loader searches neither
+    /// the default directories nor cache entries inside them for the
+    /// object's own dependencies.
+    pub nodeflib: bool,
+    /// DT_VERNEED: the symbol versions it needs, per library.
+    pub version_needs: Vec<super::versions::VersionNeed>,
+    /// DT_VERDEF: the symbol versions it defines.
+    pub version_definitions: Vec<super::versions::Version>,
+    /// Whether the file has a dynamic section at all (static executables do not).
+    pub dynamic: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    Elf32,
+    Elf64,
+}
+
+impl ElfObject {
+    /// Reads and parses `path`. The file is mapped, not read: parsing
+    /// touches only the headers, the dynamic section and the notes, so a
+    /// huge binary costs no more than a small one.
+    pub fn read(path: &Path) -> Result<Self> {
+        let read_error = |source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = crate::regular::open_regular(path).map_err(read_error)?;
+        let size = file.metadata().map_err(read_error)?.len();
+        if size > MAX_ELF_SIZE {
+            return Err(Error::Elf {
+                path: path.to_path_buf(),
+                reason: format!("{size} bytes is larger than any loadable object"),
+            });
+        }
+        if size == 0 {
+            return Err(Error::Elf {
+                path: path.to_path_buf(),
+                reason: "empty file".to_string(),
+            });
+        }
+        // SAFETY: a private read-only map of a regular file. Like every
+        // mmap reader, it assumes nobody truncates the file while we parse.
+        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
+        Self::parse(&bytes).map_err(|reason| Error::Elf {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses an ELF image held in memory. Every field is read through
+    /// a bounds check: hostile input is an error, never a panic.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let (image, header) = Image::open(bytes)?;
+        let segments = image.segments(&header)?;
+        // A loadable segment past the end is a truncated file: the loader
+        // would map bytes that are not there.
+        for segment in segments.iter().filter(|s| s.kind == PT_LOAD) {
+            image.slice(segment.offset, segment.file_size, "a loadable segment")?;
+        }
+        let interpreter = match segments.iter().find(|s| s.kind == PT_INTERP) {
+            Some(s) => {
+                let bytes = image.slice(s.offset, s.file_size, "the interpreter's name")?;
+                let name = bytes.split(|b| *b == 0).next().unwrap_or(bytes);
+                Some(
+                    String::from_utf8(name.to_vec())
+                        .map_err(|_| "the interpreter's name is not UTF-8".to_string())?,
+                )
+            }
+            None => None,
+        };
+        let dynamic = dynamic::read(&image, &segments)?;
+        let notes = notes::read(&image, &header, &segments);
+        let has_dynamic = dynamic.is_some();
+        let dynamic = dynamic.unwrap_or_default();
+        Ok(ElfObject {
+            class: image.class,
+            little_endian: image.little_endian,
+            machine: header.machine,
+            file_type: header.file_type,
+            os_abi: header.os_abi,
+            note_names: notes.names,
+            dlopen: notes.dlopen,
+            interpreter,
+            soname: dynamic.soname,
+            needed: dynamic.needed,
+            rpath: dynamic.rpath,
+            runpath: dynamic.runpath,
+            origin_flag: dynamic.origin_flag,
+            nodeflib: dynamic.nodeflib,
+            version_needs: dynamic.version_needs,
+            version_definitions: dynamic.version_definitions,
+            dynamic: has_dynamic,
+        })
+    }
+
+    /// Whether a loader running this object's program would accept `other`
+    /// as a library: same class, byte order and machine.
+    pub fn compatible(&self, other: &ElfObject) -> bool {
+        self.class == other.class
+            && self.little_endian == other.little_endian
+            && self.machine == other.machine
+    }
+
+    /// e_type ET_EXEC or ET_DYN with an interpreter: something one can run.
+    pub fn is_executable(&self) -> bool {
+        self.file_type == ET_EXEC || (self.file_type == ET_DYN && self.interpreter.is_some())
+    }
+
+    /// A short description for messages, e.g. `ELF64 x86-64`.
+    pub fn describe(&self) -> String {
+        let bits = match self.class {
+            Class::Elf32 => "ELF32",
+            Class::Elf64 => "ELF64",
+        };
+        format!("{bits} {}", machine::name(self.machine))
+    }
+}
+
+#[cfg(test)]
+mod tests;

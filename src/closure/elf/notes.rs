@@ -1,0 +1,118 @@
+//! ELF notes: the names of the notes an object carries (`OpenBSD`,
+//! `FreeBSD`, `GNU`: how the target's system is told apart) and the
+//! libraries a `.note.dlopen` note declares, read from PT_NOTE segments
+//! and from note sections (a `.note.dlopen` need not be in a segment).
+
+use super::image::{Header, Image, PT_NOTE, Segment};
+
+/// The `.note.dlopen` note type (https://systemd.io/ELF_DLOPEN_METADATA/).
+const NT_FDO_DLOPEN: u32 = 0x407c_0c0a;
+
+/// The notes of one object.
+#[derive(Default)]
+pub struct Notes {
+    /// Each name once, in the order first seen.
+    pub names: Vec<String>,
+    /// Each declared dlopen() dependency: its alternative sonames.
+    pub dlopen: Vec<Vec<String>>,
+}
+
+/// Reads every note of `image`. A malformed note area is passed over, as
+/// the loader passes over notes it cannot read.
+pub fn read(image: &Image, header: &Header, segments: &[Segment]) -> Notes {
+    let areas = segments
+        .iter()
+        .filter(|s| s.kind == PT_NOTE)
+        .map(|s| (s.offset, s.file_size, s.align))
+        .chain(
+            image
+                .note_sections(header)
+                .into_iter()
+                .map(|s| (s.offset, s.size, s.align)),
+        );
+    let mut notes = Notes::default();
+    for (offset, size, align) in areas {
+        let Ok(bytes) = image.slice(offset, size, "a note") else {
+            continue;
+        };
+        // Notes are padded to 4 bytes, or to 8 in an area aligned so
+        // (GNU property notes).
+        let align = if align == 8 { 8 } else { 4 };
+        read_area(image, bytes, align, &mut notes);
+    }
+    notes
+}
+
+fn read_area(image: &Image, bytes: &[u8], align: usize, notes: &mut Notes) {
+    let word = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if image.little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let pad = |n: usize| n.checked_add(align - 1).map(|n| n & !(align - 1));
+    let mut at = 0;
+    while let (Some(name_size), Some(desc_size), Some(kind)) =
+        (word(at), word(at + 4), word(at + 8))
+    {
+        let name_at = at + 12;
+        let Some(desc_at) = pad(name_size as usize).and_then(|n| name_at.checked_add(n)) else {
+            return;
+        };
+        let Some(end) = pad(desc_size as usize).and_then(|n| desc_at.checked_add(n)) else {
+            return;
+        };
+        let (Some(name), Some(desc)) = (
+            bytes.get(name_at..name_at + name_size as usize),
+            bytes.get(desc_at..desc_at + desc_size as usize),
+        ) else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name)
+            .trim_end_matches('\0')
+            .to_string();
+        if name == "FDO" && kind == NT_FDO_DLOPEN {
+            // A note both in a segment and in a section is read twice.
+            for sonames in parse_dlopen_note(desc) {
+                if !notes.dlopen.contains(&sonames) {
+                    notes.dlopen.push(sonames);
+                }
+            }
+        }
+        if !notes.names.contains(&name) {
+            notes.names.push(name);
+        }
+        if end <= at {
+            return;
+        }
+        at = end;
+    }
+}
+
+/// The sonames a `.note.dlopen` payload (a JSON array of objects) declares
+/// as `required` or `recommended`; `suggested` ones would bloat a jail.
+/// A payload that is not valid JSON is ignored, as the loader ignores notes.
+pub(super) fn parse_dlopen_note(desc: &[u8]) -> Vec<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        soname: Vec<String>,
+        #[serde(default)]
+        priority: Option<String>,
+    }
+    let text = desc.split(|b| *b == 0).next().unwrap_or(desc);
+    let entries: Vec<Entry> = serde_json::from_slice(text).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.priority.as_deref(),
+                None | Some("required") | Some("recommended")
+            )
+        })
+        .map(|e| e.soname)
+        .filter(|sonames| !sonames.is_empty())
+        .collect()
+}
