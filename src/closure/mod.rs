@@ -100,7 +100,7 @@ impl Closure {
     /// Merges all of `other` but `object`, or nothing.
     fn try_merge(&mut self, object: &Path, other: Closure) -> std::result::Result<(), String> {
         let before: Vec<ClosureFile> = self.files.clone();
-        let mut files: BTreeMap<PathBuf, Merged> = self
+        let mut files: HashMap<PathBuf, Merged> = self
             .files
             .drain(..)
             .map(|f| {
@@ -108,9 +108,9 @@ impl Closure {
                 (f.path.clone(), (f, seen))
             })
             .collect();
-        let mut links: BTreeMap<PathBuf, Link> =
+        let links_before = self.links.clone();
+        let mut links: HashMap<PathBuf, Link> =
             self.links.drain(..).map(|l| (l.path.clone(), l)).collect();
-        let links_before = links.clone();
         let merged = other
             .files
             .into_iter()
@@ -124,11 +124,11 @@ impl Closure {
             });
         if let Err(error) = merged {
             self.files = before;
-            self.links = links_before.into_values().collect();
+            self.links = links_before;
             return Err(left_out_reason(&error));
         }
-        self.files = files.into_values().map(|(file, _)| file).collect();
-        self.links = links.into_values().collect();
+        self.files = sorted_files(files);
+        self.links = sorted_links(links);
         Ok(())
     }
 }
@@ -237,8 +237,10 @@ impl Resolver {
     /// for one target.
     pub fn resolve(&self, executables: &[Executable]) -> Result<Closure> {
         let mut target: Option<Target> = None;
-        let mut files: BTreeMap<PathBuf, Merged> = BTreeMap::new();
-        let mut links: BTreeMap<PathBuf, Link> = BTreeMap::new();
+        // Hashed while merging, sorted once at the end: many executables
+        // bring the same libraries, so most merges find the file there.
+        let mut files: HashMap<PathBuf, Merged> = HashMap::new();
+        let mut links: HashMap<PathBuf, Link> = HashMap::new();
         for (index, executable) in executables.iter().enumerate() {
             let object = self.parse(&executable.source)?;
             let this_target = Target::detect(&executable.source, &object)?;
@@ -278,10 +280,23 @@ impl Resolver {
                 message: "no executable to jail".to_string(),
             });
         };
+        let mut files = sorted_files(files);
+        // Each file's version needs, once per file rather than per walk.
+        for file in &mut files {
+            file.versions = self
+                .parse(&file.source)?
+                .version_needs
+                .iter()
+                .map(|need| {
+                    let names = need.versions.iter().map(|v| v.name.clone()).collect();
+                    (need.library.clone(), names)
+                })
+                .collect();
+        }
         Ok(Closure {
             target,
-            files: files.into_values().map(|(file, _)| file).collect(),
-            links: links.into_values().collect(),
+            files,
+            links: sorted_links(links),
             left_out: Vec::new(),
         })
     }
@@ -334,7 +349,7 @@ struct LookIn {
 /// needed by every executable: a list scan would make merging quadratic).
 type Merged = (ClosureFile, HashSet<PathBuf>);
 
-fn merge_file(files: &mut BTreeMap<PathBuf, Merged>, file: ClosureFile) -> Result<()> {
+fn merge_file(files: &mut HashMap<PathBuf, Merged>, file: ClosureFile) -> Result<()> {
     match files.get_mut(&file.path) {
         None => {
             let seen = file.needed_by.iter().cloned().collect();
@@ -358,7 +373,19 @@ fn merge_file(files: &mut BTreeMap<PathBuf, Merged>, file: ClosureFile) -> Resul
     Ok(())
 }
 
-fn merge_link(links: &mut BTreeMap<PathBuf, Link>, link: Link) -> Result<()> {
+fn sorted_files(files: HashMap<PathBuf, Merged>) -> Vec<ClosureFile> {
+    let mut files: Vec<ClosureFile> = files.into_values().map(|(file, _)| file).collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+fn sorted_links(links: HashMap<PathBuf, Link>) -> Vec<Link> {
+    let mut links: Vec<Link> = links.into_values().collect();
+    links.sort_by(|a, b| a.path.cmp(&b.path));
+    links
+}
+
+fn merge_link(links: &mut HashMap<PathBuf, Link>, link: Link) -> Result<()> {
     if let Some(old) = links
         .get(&link.path)
         .filter(|old| old.target != link.target)

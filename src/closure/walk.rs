@@ -112,21 +112,10 @@ impl<'r> Walk<'r> {
         if matches!(target.loader, Loader::Glibc | Loader::FreeBsd) {
             walk.check_versions()?;
         }
-        walk.files = walk
-            .loaded
-            .iter()
-            .map(|l| ClosureFile {
-                versions: l
-                    .object
-                    .version_needs
-                    .iter()
-                    .map(|need| {
-                        let names = need.versions.iter().map(|v| v.name.clone()).collect();
-                        (need.library.clone(), names)
-                    })
-                    .collect(),
-                ..l.file.clone()
-            })
+        // The versions each file needs are added once the walks are merged.
+        walk.files = std::mem::take(&mut walk.loaded)
+            .into_iter()
+            .map(|l| l.file)
             .collect();
         Ok(walk)
     }
