@@ -50,7 +50,11 @@ fn entries_are_relative_sorted_root_owned_and_inside_the_jail() {
             (0, 0, "root", "root"),
             "{shown}"
         );
-        assert_eq!(entry.mtime, 0, "{shown}: mtime without SOURCE_DATE_EPOCH");
+        assert_eq!(
+            entry.mtime,
+            jailpack::plan::DEFAULT_MTIME,
+            "{shown}: mtime without SOURCE_DATE_EPOCH"
+        );
         assert_eq!(
             entry.mode & 0o7000,
             0,

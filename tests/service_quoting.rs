@@ -26,8 +26,11 @@ fn demo() -> ServiceContext {
             owner: "_daytimed".into(),
             group: "_daytimed".into(),
             mode: "0750".into(),
+            runtime_directory: None,
         }],
         needs_devices: false,
+        private_tmp: true,
+        runtime_directory_mode: None,
         version: "0.1.0".into(),
         archive: "daytimed-0.1.0-x86_64-unknown-openbsd.tar.gz".into(),
         uid: None,
@@ -345,7 +348,17 @@ fn variants() -> Vec<(&'static str, ServiceContext)> {
         owner: "_daytimed".into(),
         group: "wheel".into(),
         mode: "0700".into(),
+        runtime_directory: None,
     });
+    hostile.writable.push(WritableDir {
+        path: "/run/day timed's".into(),
+        owner: "_daytimed".into(),
+        group: "wheel".into(),
+        mode: "0700".into(),
+        runtime_directory: Some("day timed's".into()),
+    });
+    hostile.runtime_directory_mode = Some("0700".into());
+    hostile.private_tmp = false;
     let mut forking = demo();
     forking.foreground = false;
     forking.needs_devices = true;

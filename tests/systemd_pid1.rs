@@ -133,6 +133,15 @@ impl Built {
             .collect()
     }
 
+    /// The daemon's user, as the unit's `User=` names it.
+    fn user(&self) -> String {
+        let unit = std::fs::read_to_string(&self.unit).unwrap();
+        unit.lines()
+            .find_map(|l| l.strip_prefix("User="))
+            .expect("a User= line")
+            .to_string()
+    }
+
     /// The `groupadd` and `useradd` lines of the INSTALL notes.
     fn account_commands(&self) -> String {
         let lines: Vec<&str> = self
@@ -151,36 +160,44 @@ impl Built {
     }
 }
 
-/// What one service exchange looks like: the request bash sends over
-/// `/dev/tcp` and a check of the answer.
+/// What one service exchange looks like: a client's shell command run
+/// inside the instance and a check of what it printed.
 struct Probe<'a> {
-    port: u16,
-    request: &'a str,
+    script: String,
     check: &'a dyn Fn(&str) -> bool,
+}
+
+impl<'a> Probe<'a> {
+    /// `request` sent by bash over `/dev/tcp` to `port`, the first line back checked.
+    fn tcp(port: u16, request: &str, check: &'a dyn Fn(&str) -> bool) -> Self {
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{port} && printf {request} >&3 && IFS= read -r -t 5 line <&3 && printf '%s\\n' \"$line\"",
+            request = shell_quote(request),
+        );
+        Probe { script, check }
+    }
 }
 
 /// Asks the daemon over loopback inside the instance until it answers
 /// (bounded), and returns the answer.
 fn ask(instance: &Instance, probe: &Probe) -> String {
-    let script = format!(
-        "exec 3<>/dev/tcp/127.0.0.1/{port} && printf {request} >&3 && IFS= read -r -t 5 line <&3 && printf '%s\\n' \"$line\"",
-        port = probe.port,
-        request = shell_quote(probe.request),
-    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let out = instance.sh(&script);
+        let out = instance.sh(&probe.script);
         let answer = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() && (probe.check)(&answer) {
             return answer;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no answer on 127.0.0.1:{} inside the instance: {}\n--- console.log\n{}",
-            probe.port,
-            both(&out),
-            instance.console_tail()
-        );
+        if Instant::now() >= deadline {
+            let journal = instance.sh("journalctl --no-pager -n 40");
+            panic!(
+                "no answer to {:?} inside the instance: {}\n--- console.log\n{}\n--- journal\n{}",
+                probe.script,
+                both(&out),
+                instance.console_tail(),
+                String::from_utf8_lossy(&journal.stdout)
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -206,30 +223,41 @@ fn exposure(instance: &Instance, unit: &str) -> f64 {
     score
 }
 
-/// The whole life of a unit over its jail, read-only then writable.
-fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64) {
+/// The whole life of a unit over its jail, read-only then writable. A
+/// daemon that `writes` in directories of its jail (paths relative to the
+/// jail root) runs over the writable jail only, and what it wrote there is
+/// its own; each `RuntimeDirectory=` of the unit must exist while it runs
+/// and be gone after it stops.
+fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64, writes: &[&str]) {
     // Outside /tmp, which the instance has a private one of.
     let host = HostScratch::new(&format!("{}-host", built.name));
     let unit_copy = host.path.join(format!("{}.service", built.name));
     std::fs::copy(&built.unit, &unit_copy).unwrap();
-    let out = Command::new("tar")
-        .arg("-xzpf")
-        .arg(&built.archive)
-        .arg("-C")
-        .arg(&host.path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "tar: {}", both(&out));
+    let archive_copy = host.path.join("jail.tar.gz");
+    std::fs::copy(&built.archive, &archive_copy).unwrap();
     let extracted = host.path.join(format!("var/jail/{}", built.name));
     let root = format!("/var/jail/{}", built.name);
     let unit = format!("{}.service", built.name);
     let instance = Instance::start(test);
 
+    // As the INSTALL notes say: the accounts first, then the archive, so
+    // that tar gives the writable directories to the daemon's user.
     instance.ok(&built.account_commands());
     instance.ok(&format!(
-        "mkdir -p {root} && mount --bind {src} {root} && mount -o remount,bind,ro {root}",
+        "tar -xzpf {} -C {}",
+        shell_quote(&archive_copy.display().to_string()),
+        shell_quote(&host.path.display().to_string())
+    ));
+    let read_only = if writes.is_empty() { "ro" } else { "rw" };
+    instance.ok(&format!(
+        "mkdir -p {root} && mount --bind {src} {root} && mount -o remount,bind,{read_only} {root}",
         src = shell_quote(&extracted.display().to_string()),
     ));
+    let unit_text = std::fs::read_to_string(&built.unit).unwrap();
+    let runtime: Vec<&str> = unit_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("RuntimeDirectory="))
+        .collect();
     instance.ok(&format!(
         "install -m 0644 {} /etc/systemd/system/ && systemctl daemon-reload",
         shell_quote(&unit_copy.display().to_string())
@@ -241,6 +269,10 @@ fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64) {
     eprintln!("{test}: the daemon answered {:?}", answer.trim_end());
     let status = instance.ok(&format!("systemctl status --no-pager {unit}"));
     assert!(status.contains("Active: active (running)"), "{status}");
+    for dir in &runtime {
+        let owner = instance.ok(&format!("stat -c %U /run/{dir}"));
+        assert_eq!(owner.trim(), built.user(), "/run/{dir} while {unit} runs");
+    }
     let score = exposure(&instance, &unit);
     assert!(
         score <= max_exposure,
@@ -259,6 +291,10 @@ fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64) {
     instance.ok(&format!("systemctl stop {unit}"));
     let state = instance.sh(&format!("systemctl is-active {unit}"));
     assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "inactive");
+    for dir in &runtime {
+        let gone = instance.sh(&format!("test ! -e /run/{dir}"));
+        assert!(gone.status.success(), "/run/{dir} is left after stop");
+    }
 
     // Writable: systemd creates nothing in the jail.
     instance.ok(&format!("mount -o remount,bind,rw {root}"));
@@ -266,7 +302,12 @@ fn run_unit(test: &str, built: &Built, probe: &Probe, max_exposure: f64) {
     ask(&instance, probe);
     instance.ok(&format!("systemctl stop {unit}"));
     let listing = instance.ok(&format!("find {root} -mindepth 1 -printf '%P\\n'"));
-    let found: BTreeSet<String> = listing.lines().map(str::to_string).collect();
+    // What the daemon wrote in its own directories is not systemd's doing.
+    let found: BTreeSet<String> = listing
+        .lines()
+        .filter(|p| !writes.iter().any(|w| p.starts_with(&format!("{w}/"))))
+        .map(str::to_string)
+        .collect();
     let archived = built.archived();
     assert_eq!(
         found.difference(&archived).collect::<Vec<_>>(),
@@ -286,12 +327,8 @@ fn the_demo_unit_runs_under_systemd_over_a_read_only_jail() {
     let built = Built::from_out_dir(&jail.out_dir, "daytimed");
     // The demo's default address (demo/Cargo.toml): localhost:8013.
     let check = |answer: &str| answer.ends_with("\r\n") || answer.trim_end().len() > 10;
-    let probe = Probe {
-        port: 8013,
-        request: "",
-        check: &check,
-    };
-    run_unit(test, &built, &probe, 2.0);
+    let probe = Probe::tcp(8013, "", &check);
+    run_unit(test, &built, &probe, 2.0, &[]);
 }
 
 #[test]
@@ -329,11 +366,75 @@ fn a_debian_daemon_jailed_with_binary_runs_under_systemd() {
     assert!(output.status.success(), "{}", both(&output));
     let built = Built::from_out_dir(&out_dir, "memcached");
     let check = |answer: &str| answer.starts_with("VERSION 1.");
+    let probe = Probe::tcp(11211, "version\r\n", &check);
+    // The same unit template: it must score as well as the demo's.
+    run_unit(test, &built, &probe, 2.0, &[]);
+}
+
+#[test]
+fn a_daemon_with_state_runtime_and_temp_directories_runs_under_systemd() {
+    let test = "a_daemon_with_state_runtime_and_temp_directories_runs_under_systemd";
+    if crate::support::skip_without_root(test) {
+        return;
+    }
+    for tool in ["/usr/sbin/nsd", "/usr/bin/dig"] {
+        assert!(
+            Path::new(tool).is_file(),
+            "{tool} is missing: .ci/run installs it"
+        );
+    }
+    // NSD with the directories `--learn` finds it needs (tests/learn.rs):
+    // its pidfile's /run/nsd, its state in /var/lib/nsd, a world /tmp.
+    // Under systemd, /run is the unit's own empty tmpfs: /run/nsd must be
+    // its RuntimeDirectory=, or the unit fails at 226/NAMESPACE.
+    let out_dir = scratch("nsd-systemd");
+    let port = 10053;
+    std::fs::write(
+        out_dir.join("nsd.conf"),
+        format!(
+            "server:\n    ip-address: 127.0.0.1\n    port: {port}\n    server-count: 1\n    zonesdir: \"/etc/nsd\"\n    username: \"\"\nremote-control:\n    control-enable: no\nzone:\n    name: example.test\n    zonefile: example.test.zone\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        out_dir.join("example.test.zone"),
+        "$ORIGIN example.test.\n$TTL 3600\n@ IN SOA ns admin 1 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.1\nwww IN A 192.0.2.1\n",
+    )
+    .unwrap();
+    let settings = out_dir.join("jail.toml");
+    std::fs::write(
+        &settings,
+        // Debian's nsd package made an `nsd` account on the host already.
+        "user = \"nsd-jailed\"\n\
+         args = [\"-d\", \"-c\", \"/etc/nsd/nsd.conf\"]\n\
+         writable = [{ path = \"/tmp\", mode = \"1777\" }, { path = \"/run/nsd\" }, { path = \"/var/lib/nsd\" }]\n\
+         files = [\n\
+         { source = \"nsd.conf\", dest = \"/etc/nsd/nsd.conf\" },\n\
+         { source = \"example.test.zone\", dest = \"/etc/nsd/example.test.zone\" },\n\
+         ]\n",
+    )
+    .unwrap();
+    let args = [
+        "--binary",
+        "/usr/sbin/nsd",
+        "--settings",
+        settings.to_str().unwrap(),
+    ];
+    let output = cargo_xtask_jail(&out_dir, &args);
+    assert!(output.status.success(), "{}", both(&output));
+    let built = Built::from_out_dir(&out_dir, "nsd");
+    let unit = std::fs::read_to_string(&built.unit).unwrap();
+    for line in ["RuntimeDirectory=nsd", "PrivateTmp=yes"] {
+        assert!(unit.lines().any(|l| l == line), "no {line} in:\n{unit}");
+    }
+    assert!(
+        !unit.contains("/run/nsd"),
+        "/run/nsd as a host path:\n{unit}"
+    );
+    let check = |answer: &str| answer.trim() == "192.0.2.1";
     let probe = Probe {
-        port: 11211,
-        request: "version\r\n",
+        script: format!("dig @127.0.0.1 -p {port} www.example.test A +short +time=1 +tries=1"),
         check: &check,
     };
-    // The same unit template: it must score as well as the demo's.
-    run_unit(test, &built, &probe, 2.0);
+    run_unit(test, &built, &probe, 2.5, &["var/lib/nsd", "tmp"]);
 }

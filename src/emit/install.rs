@@ -124,12 +124,14 @@ mod tests {
                 owner: "_daytimed".into(),
                 group: "_timekeepers".into(),
                 mode: "0750".into(),
+                runtime_directory: None,
             },
             WritableDir {
                 path: "/var/log/daytimed".into(),
                 owner: "_log".into(),
                 group: "_timekeepers".into(),
                 mode: "0750".into(),
+                runtime_directory: None,
             },
         ];
         ctx

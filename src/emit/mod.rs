@@ -243,6 +243,34 @@ fn artifact_base(plan: &Plan) -> Result<String> {
 }
 
 pub fn service_context(plan: &Plan) -> ServiceContext {
+    let writable: Vec<WritableDir> = plan
+        .writable
+        .iter()
+        .map(|w| WritableDir {
+            path: w.path.display().to_string(),
+            owner: w.owner.clone(),
+            group: w.group.clone(),
+            mode: format!("{:04o}", w.mode),
+            runtime_directory: w
+                .path
+                .strip_prefix("/run")
+                .ok()
+                .filter(|rest| !rest.as_os_str().is_empty())
+                .map(|rest| rest.display().to_string()),
+        })
+        .collect();
+    // The plan refuses different modes under /run (a unit has one).
+    let runtime_directory_mode = writable
+        .iter()
+        .find(|w| w.runtime_directory.is_some())
+        .map(|w| w.mode.clone());
+    let root = crate::plan::paths::archive_path(&plan.jail_root);
+    let below_tmp = |archived: &Path| {
+        let path = Path::new("/").join(archived.strip_prefix(&root).unwrap_or(archived));
+        ["/tmp", "/var/tmp"]
+            .iter()
+            .any(|tmp| path.starts_with(tmp) && path != Path::new(tmp))
+    };
     ServiceContext {
         name: plan.name.clone(),
         description: plan.description.clone(),
@@ -252,17 +280,10 @@ pub fn service_context(plan: &Plan) -> ServiceContext {
         user: plan.user.clone(),
         group: plan.group.clone(),
         foreground: plan.foreground,
-        writable: plan
-            .writable
-            .iter()
-            .map(|w| WritableDir {
-                path: w.path.display().to_string(),
-                owner: w.owner.clone(),
-                group: w.group.clone(),
-                mode: format!("{:04o}", w.mode),
-            })
-            .collect(),
+        writable,
         needs_devices: plan.needs_devices,
+        private_tmp: !plan.entries.iter().any(|e| below_tmp(&e.path)),
+        runtime_directory_mode,
         version: plan.version.clone(),
         archive: format!("{}.tar.gz", base_name(plan)),
         uid: plan.uid,

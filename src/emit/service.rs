@@ -43,6 +43,13 @@ pub struct ServiceContext {
     pub writable: Vec<WritableDir>,
     /// The jail needs device nodes (FreeBSD: mount devfs before start).
     pub needs_devices: bool,
+    /// systemd: the jail holds nothing below /tmp or /var/tmp, so the unit
+    /// may mount private, empty ones there (`PrivateTmp=`), which would
+    /// hide what it holds.
+    pub private_tmp: bool,
+    /// systemd: the one mode of the writable directories under /run, which
+    /// are the unit's `RuntimeDirectory=` (`RuntimeDirectoryMode=`).
+    pub runtime_directory_mode: Option<String>,
     /// The package version.
     pub version: String,
     /// The jail archive's file name, beside the `<flavour>/` folders, e.g.
@@ -63,6 +70,10 @@ pub struct WritableDir {
     pub group: String,
     /// Octal, e.g. `0750`.
     pub mode: String,
+    /// Under /run: its path below /run (`nsd` of `/run/nsd`). systemd's
+    /// unit mounts an empty /run in the jail, so there the directory is
+    /// the unit's `RuntimeDirectory=`, made by systemd at each start.
+    pub runtime_directory: Option<String>,
 }
 
 impl ServiceKind {
@@ -175,8 +186,11 @@ pub(super) mod tests {
                 owner: "_daytimed".into(),
                 group: "_daytimed".into(),
                 mode: "0750".into(),
+                runtime_directory: None,
             }],
             needs_devices: false,
+            private_tmp: true,
+            runtime_directory_mode: None,
             version: "0.1.0".into(),
             archive: "daytimed-0.1.0-x86_64-unknown-openbsd.tar.gz".into(),
             uid: None,
@@ -433,7 +447,7 @@ pub(super) mod tests {
             "CapabilityBoundingSet=",
             "SystemCallFilter=@system-service",
             "SystemCallErrorNumber=EPERM",
-            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK",
             "ProtectSystem=strict",
             "ProtectHome=yes",
             "PrivateTmp=yes",

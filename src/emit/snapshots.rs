@@ -22,6 +22,8 @@ fn demo() -> ServiceContext {
         foreground: true,
         writable: vec![],
         needs_devices: false,
+        private_tmp: true,
+        runtime_directory_mode: None,
         version: "0.1.0".into(),
         archive: "daytimed-0.1.0-x86_64-unknown-openbsd.tar.gz".into(),
         uid: None,
@@ -31,7 +33,7 @@ fn demo() -> ServiceContext {
 
 /// Every option away from its default: a forking daemon, devices, writable
 /// directories (one with a blank and a quote in its path, one owned by
-/// another account), a group of its own, numeric IDs, and arguments and a
+/// another account, one under /run), something below /tmp, a group of its own, numeric IDs, and arguments and a
 /// description that need quoting.
 fn everything() -> ServiceContext {
     ServiceContext {
@@ -55,15 +57,27 @@ fn everything() -> ServiceContext {
                 owner: "_timekeeper".into(),
                 group: "_clocks".into(),
                 mode: "0750".into(),
+                runtime_directory: None,
             },
             WritableDir {
                 path: "/var/log/timekeeper".into(),
                 owner: "_log".into(),
                 group: "_clocks".into(),
                 mode: "0770".into(),
+                runtime_directory: None,
+            },
+            WritableDir {
+                path: "/run/timekeeper".into(),
+                owner: "_timekeeper".into(),
+                group: "_clocks".into(),
+                mode: "0750".into(),
+                runtime_directory: Some("timekeeper".into()),
             },
         ],
         needs_devices: true,
+        // The jail holds something below /tmp.
+        private_tmp: false,
+        runtime_directory_mode: Some("0750".into()),
         version: "2.0.0-rc.1".into(),
         archive: "timekeeper-2.0.0-rc.1-aarch64-unknown-freebsd.tar.gz".into(),
         uid: Some(812),

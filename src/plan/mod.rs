@@ -168,8 +168,11 @@ impl Owner {
     }
 }
 
-/// Default modification time when SOURCE_DATE_EPOCH is unset.
-pub const DEFAULT_MTIME: u64 = 0;
+/// Default modification time when SOURCE_DATE_EPOCH is unset:
+/// 1980-01-01 00:00:00 UTC (zip's epoch), not 0, because programs take a
+/// file dated 1970-01-01 00:00:00 for one that never changed: NSD leaves
+/// such a zone file unloaded ("older than zone transfer in memory").
+pub const DEFAULT_MTIME: u64 = 315_532_800;
 
 /// Makes the plan for one jail, a step for each thing the jail gets.
 pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Result<Plan> {
@@ -201,7 +204,7 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
     )?;
     let services = services::kinds(settings, os);
     let templates = services::custom_templates(settings, manifest)?;
-    mount_points::add(&mut jail, os, &services, &templates)?;
+    mount_points::add(&mut jail, os, &services, &templates, &writable, manifest)?;
     hardening::check_tree(jail.entries(), &who.user, &who.group)?;
     let mut plan = Plan {
         version: built.package.version.clone(),

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::jail::Jail;
-use super::{CustomTemplate, EntryKind, Owner};
+use super::{CustomTemplate, EntryKind, Owner, Writable};
 use crate::closure::target::Os;
 use crate::error::{Error, Result};
 use crate::settings::ServiceKind;
@@ -36,6 +36,8 @@ pub(super) fn add(
     os: Os,
     services: &[ServiceKind],
     templates: &[CustomTemplate],
+    writable: &[Writable],
+    manifest: &Path,
 ) -> Result<()> {
     if os != Os::Linux || !services.contains(&ServiceKind::Systemd) {
         return Ok(());
@@ -50,7 +52,9 @@ pub(super) fn add(
         })?,
         None => crate::templates::source(ServiceKind::Systemd).to_string(),
     };
-    for (path, kind, mode, why) in needed(&unit_settings(&source)) {
+    let settings = unit_settings(&source);
+    check_hidden(jail, &settings, writable, manifest)?;
+    for (path, kind, mode, why) in needed(&settings) {
         let present = |p: &Path| jail.entries().contains_key(p);
         if present(&path) {
             continue;
@@ -66,6 +70,87 @@ pub(super) fn add(
     Ok(())
 }
 
+/// Refuses what the unit's own mounts would hide from the daemon: a file
+/// under /run (an empty tmpfs with `MountAPIVFS=`), /proc or /sys, or
+/// under /dev but a device node (`PrivateDevices=` brings its own). A
+/// writable directory under /run becomes the unit's `RuntimeDirectory=`
+/// (systemd makes it, owned by the daemon, and mounts it there): the
+/// whole /run cannot be, and systemd gives all of them one mode. Files
+/// under /tmp and /var/tmp turn `PrivateTmp=` off (see the unit).
+fn check_hidden(
+    jail: &Jail,
+    settings: &BTreeMap<String, String>,
+    writable: &[Writable],
+    manifest: &Path,
+) -> Result<()> {
+    let refuse = |message: String| Error::Settings {
+        manifest: manifest.to_path_buf(),
+        message,
+    };
+    let off = |key: &str| settings.get(key).is_some_and(|v| is_off(v));
+    let on = |key: &str| {
+        settings
+            .get(key)
+            .is_some_and(|v| !v.is_empty() && !is_off(v))
+    };
+    let api_vfs = on("RootDirectory") && !off("MountAPIVFS");
+    let private_devices = on("PrivateDevices");
+    for (path, entry) in jail.entries() {
+        // Empty directories hide nothing; device nodes under /dev are
+        // the allow-list's, which the unit's private /dev also holds.
+        if matches!(
+            entry.kind,
+            EntryKind::Directory | EntryKind::CharDevice { .. }
+        ) {
+            continue;
+        }
+        let under = |dir: &str| path.starts_with(dir);
+        let hidden_by = if api_vfs && (under("/proc") || under("/sys")) {
+            Some("its own /proc and /sys (MountAPIVFS=)")
+        } else if api_vfs && under("/run") {
+            Some("an empty /run (MountAPIVFS=)")
+        } else if (api_vfs || private_devices) && under("/dev") {
+            Some("its own /dev (MountAPIVFS=, PrivateDevices=)")
+        } else {
+            None
+        };
+        if let Some(mount) = hidden_by {
+            return Err(refuse(format!(
+                "{} ({}) would be hidden from the daemon: the systemd unit mounts {mount} over it; ship it elsewhere in the jail, or leave `systemd` out of `services`",
+                path.display(),
+                entry.origin
+            )));
+        }
+    }
+    if !api_vfs {
+        return Ok(());
+    }
+    let runtime: Vec<&Writable> = writable
+        .iter()
+        .filter(|w| w.path.starts_with("/run"))
+        .collect();
+    if runtime.iter().any(|w| w.path == Path::new("/run")) {
+        return Err(refuse(
+            "writable /run: the systemd unit's /run is an empty tmpfs of its own (MountAPIVFS=); name the directory under it the daemon writes, e.g. /run/<name>, which becomes the unit's RuntimeDirectory=".to_string(),
+        ));
+    }
+    if let Some(other) = runtime.iter().find(|w| w.mode != runtime[0].mode) {
+        return Err(refuse(format!(
+            "writable {} ({:04o}) and {} ({:04o}): each becomes a RuntimeDirectory= of the systemd unit, which all get one mode; give them the same mode",
+            runtime[0].path.display(),
+            runtime[0].mode,
+            other.path.display(),
+            other.mode
+        )));
+    }
+    Ok(())
+}
+
+/// A boolean setting's false spellings, as systemd reads them.
+fn is_off(value: &str) -> bool {
+    ["0", "no", "n", "false", "f", "off"].contains(&value)
+}
+
 /// What the unit's settings need: (in-jail path, kind, mode, origin).
 fn needed(settings: &BTreeMap<String, String>) -> Vec<(PathBuf, EntryKind, u32, &'static str)> {
     let mut out = Vec::new();
@@ -77,11 +162,7 @@ fn needed(settings: &BTreeMap<String, String>) -> Vec<(PathBuf, EntryKind, u32, 
             v.contains("{{") || ["1", "yes", "y", "true", "t", "on"].contains(&v.as_str())
         })
     };
-    let no = |key: &str| {
-        settings
-            .get(key)
-            .is_some_and(|v| ["0", "no", "n", "false", "f", "off"].contains(&v.as_str()))
-    };
+    let no = |key: &str| settings.get(key).is_some_and(|v| is_off(v));
     if set("RootDirectory") {
         let why = "mount points (systemd RootDirectory=)";
         out.push(dir("/root", 0o750, why));
@@ -169,5 +250,59 @@ mod tests {
         assert!(no_api.contains(&"/proc".to_string()), "{no_api:?}");
         // Commented out or inside a template tag: not a setting.
         assert!(paths("# PrivateTmp=yes\n{# PrivateTmp=yes #}\n").is_empty());
+    }
+
+    fn writable(path: &str, mode: u32) -> Writable {
+        Writable {
+            path: path.into(),
+            owner: "_d".into(),
+            group: "_d".into(),
+            mode,
+        }
+    }
+
+    /// The embedded unit's settings over a jail holding `file`.
+    fn hidden(file: Option<&str>, writable: &[Writable]) -> Result<()> {
+        let mut jail = Jail::new(Path::new("/var/jail/d"), Os::Linux);
+        if let Some(file) = file {
+            let source = PathBuf::from("/etc/hostname");
+            jail.add(
+                Path::new(file),
+                EntryKind::File { source },
+                0o644,
+                None,
+                "files",
+            )
+            .unwrap();
+        }
+        for w in writable {
+            jail.add(&w.path, EntryKind::Directory, w.mode, None, "writable")
+                .unwrap();
+        }
+        let settings = unit_settings(crate::templates::source(ServiceKind::Systemd));
+        check_hidden(&jail, &settings, writable, Path::new("/x/Cargo.toml"))
+    }
+
+    #[test]
+    fn what_the_units_own_mounts_would_hide_is_refused() {
+        for file in ["/run/d/d.conf", "/proc/x", "/sys/x", "/dev/log"] {
+            let err = hidden(Some(file), &[]).unwrap_err().to_string();
+            assert!(err.contains(file) && err.contains("hidden"), "{err}");
+        }
+        // Below /tmp is allowed: the unit turns PrivateTmp= off then.
+        hidden(Some("/tmp/d/seed"), &[]).unwrap();
+        hidden(
+            Some("/etc/d.conf"),
+            &[writable("/run/d", 0o750), writable("/run/e", 0o750)],
+        )
+        .unwrap();
+        let err = hidden(None, &[writable("/run", 0o755)]).unwrap_err();
+        assert!(err.to_string().contains("RuntimeDirectory="), "{err}");
+        let err = hidden(
+            None,
+            &[writable("/run/d", 0o750), writable("/run/e", 0o700)],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("one mode"), "{err}");
     }
 }
