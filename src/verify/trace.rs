@@ -241,12 +241,17 @@ fn parse_line(line: &str) -> Option<Call> {
     {
         return None;
     }
-    let close = line.rfind(") = ")?;
-    if close < open {
+    // strace pads a short call with spaces up to a column before ` = `
+    // (`access("/dev/urandom", R_OK)            = -1 ENOENT`): the result
+    // follows the last ` = ` whose left side, spaces trimmed, ends the call.
+    let equals = line.rfind(" = ")?;
+    let call = line[..equals].trim_end();
+    let close = call.len().checked_sub(1)?;
+    if close <= open || !call.ends_with(')') {
         return None;
     }
     let args = split_args(&line[open + 1..close]);
-    let result = parse_result(&line[close + 4..])?;
+    let result = parse_result(&line[equals + 3..])?;
     Some(Call {
         syscall: syscall.to_string(),
         args,
@@ -384,6 +389,17 @@ mod tests {
         );
         assert!(parse_line("--- SIGCHLD {si_signo=SIGCHLD} ---").is_none());
         assert_eq!(parse_line("+++ exited with 3 +++").unwrap().result, Ok(3));
+        // Padded to strace's result column: a short call is still a call.
+        let call = parse_line(
+            r#"access("/dev/urandom", R_OK)            = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(call.syscall, "access");
+        assert_eq!(call.result, Err("ENOENT".to_string()));
+        assert_eq!(path_of(&call).as_deref(), Some("/dev/urandom"));
+        let call = parse_line(r#"mkdir("/run/d", 0700)                   = 0"#).unwrap();
+        assert_eq!(created_name(&call).as_deref(), Some("/run/d"));
+        assert_eq!(call.result, Ok(0));
         let exit = parse_line("exit_group(1)                           = ?").unwrap();
         assert_eq!((exit.syscall.as_str(), exit.result), (EXIT, Ok(1)));
         assert_eq!(

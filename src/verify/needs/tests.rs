@@ -154,3 +154,23 @@ fn lookups_plugins_presets_and_pam() {
     let secret = needs.iter().find(|n| n.what.ends_with("d.key")).unwrap();
     assert!(matches!(&secret.fix, Fix::Decide { why, .. } if why.contains("secret")));
 }
+
+#[test]
+fn a_device_probed_with_access_in_strace_padding_is_fatal() {
+    // As recorded from a bouncer whose TLS library gives up at start:
+    // strace pads these short calls to its result column.
+    let lines = [
+        "access(\"/dev/urandom\", R_OK)            = -1 ENOENT (No such file or directory)"
+            .to_string(),
+        "access(\"/dev/random\", R_OK)             = -1 ENOENT (No such file or directory)"
+            .to_string(),
+        "exit_group(-1)                          = ?".to_string(),
+    ];
+    let needs = needs_of(&lines, &[], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [r#"devices = ["random"]"#, r#"devices = ["urandom"]"#],
+        "{needs:#?}"
+    );
+    assert!(needs[0].fatal && needs[0].kind == Kind::Device);
+}
