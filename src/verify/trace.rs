@@ -184,7 +184,19 @@ fn path_of(call: &Call) -> Option<String> {
             path
         }
     };
-    path.starts_with('/').then_some(path)
+    path.starts_with('/').then(|| without_trailing_slash(path))
+}
+
+/// `/usr/lib/d/` → `/usr/lib/d`: a program that opens its plugin directory
+/// with a slash names the same directory, and the slash would hide it
+/// (its last component would be empty, like every other such path's).
+fn without_trailing_slash(path: String) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.len() == path.len() {
+        path
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// The absolute name a creating call would make, if it is one.
@@ -389,6 +401,11 @@ mod tests {
         );
         assert!(parse_line("--- SIGCHLD {si_signo=SIGCHLD} ---").is_none());
         assert_eq!(parse_line("+++ exited with 3 +++").unwrap().result, Ok(3));
+        let call = parse_line(
+            r#"openat(AT_FDCWD, "/usr/lib/d/", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(path_of(&call).as_deref(), Some("/usr/lib/d"));
         // Padded to strace's result column: a short call is still a call.
         let call = parse_line(
             r#"access("/dev/urandom", R_OK)            = -1 ENOENT (No such file or directory)"#,

@@ -174,3 +174,26 @@ fn a_device_probed_with_access_in_strace_padding_is_fatal() {
     );
     assert!(needs[0].fatal && needs[0].kind == Kind::Device);
 }
+
+#[test]
+fn a_plugin_directory_opened_with_a_slash_is_a_directory_source() {
+    // As recorded from a bouncer listing its module directory: the path
+    // ends in a slash, and something else it opened (chdir("/")) did too.
+    let lines = [
+        "chdir(\"/\")                              = 0".to_string(),
+        format!(
+            "openat(AT_FDCWD, \"/var/lib/d/modules/\", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = {ENOENT}"
+        ),
+        format!(
+            "openat(AT_FDCWD, \"/usr/lib/d/\", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = {ENOENT}"
+        ),
+        "exit_group(-1)                          = ?".to_string(),
+    ];
+    let needs = needs_of(&lines, &[], &["/usr/lib/d"]);
+    assert_eq!(
+        fixes(&needs),
+        [r#"files = [{ source = "/usr/lib/d" }]  # the whole directory"#],
+        "{needs:#?}"
+    );
+    assert!(needs[0].fatal && needs[0].kind == Kind::Tree);
+}
