@@ -12,7 +12,7 @@ use super::verify::print_outcome;
 use crate::closure::root::FsRoot;
 use crate::emit::Emitted;
 use crate::error::{Error, Result};
-use crate::learn::{self, diff, edit};
+use crate::learn::{self, diff, feasible};
 use crate::pipeline;
 use crate::verify::names::printable_text;
 use crate::verify::needs::{self, Fix};
@@ -112,7 +112,24 @@ pub(super) fn run(
             .filter(|n| !matches!(n.fix, Fix::Decide { .. }))
             .map(|n| n.fix.clone())
             .collect();
-        let edited = edit::apply(&source.path, source.table, &fixes)?;
+        let (edited, refused) = feasible::apply(
+            request,
+            &source.path,
+            source.table,
+            &fixes,
+            &planned.plan.user,
+        )?;
+        for refused in refused {
+            let what = needs
+                .iter()
+                .find(|n| n.fix == refused.fix)
+                .map_or_else(String::new, |n| n.what.clone());
+            let why = format!("the jail cannot be made with it: {}", refused.why);
+            let entry = (what, why, refused.fix.line());
+            if !decisions.contains(&entry) {
+                decisions.push(entry);
+            }
+        }
         if edited.added.is_empty() {
             status(
                 "Stopped",

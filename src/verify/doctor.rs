@@ -392,6 +392,7 @@ mod tests {
             path: path.into(),
             result: errno.map_or(Ok(3), |e| Err(e.to_string())),
             creates: None,
+            writes: false,
         }
     }
 

@@ -14,7 +14,7 @@
 //! calls and error numbers.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::doctor::{self, Diagnosis, Finding};
 use super::trace::{EXIT, Event};
@@ -28,10 +28,29 @@ const PAM_ELSEWHERE: [&str; 2] = ["/usr/lib/pam.d", "/etc/pam.conf"];
 /// itself, world-writable with the sticky bit.
 const TEMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
 
+/// Where the file system hierarchy (and the BSDs) give a daemon a
+/// directory of its own: its state, cache, spool, logs, run-time files.
+const STATE_PARENTS: [&str; 9] = [
+    "/var/lib",
+    "/var/cache",
+    "/var/spool",
+    "/var/log",
+    "/var/db",
+    "/run",
+    "/var/run",
+    "/srv",
+    "/opt",
+];
+
+/// The kernel's file systems: nothing of a jail's settings.
+const KERNEL_TOPS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     /// A directory it must create things in.
     Writable,
+    /// A file of the jail it opens for writing (rewrites, or locks).
+    Owned,
     /// A file of the root it reads.
     File,
     /// A directory of the root it lists (plugins, a web root).
@@ -56,6 +75,13 @@ pub enum Fix {
     Tree(String),
     /// A directory the daemon owns, with a mode (`None`: the default 0750).
     Writable(String, Option<u32>),
+    /// A file of the jail the daemon opens for writing: `owner` on its
+    /// `files` entry (the daemon's user), inside `dir`, made `writable`
+    /// (the plan lets the daemon own only files in a writable directory).
+    Owner {
+        file: String,
+        dir: String,
+    },
     Device(String),
     Preset(String),
     /// The `pam` preset for this service.
@@ -80,6 +106,9 @@ impl Fix {
             Fix::Writable(path, Some(mode)) => {
                 format!("writable = [{{ path = {path:?}, mode = \"{mode:o}\" }}]")
             }
+            Fix::Owner { file, dir } => format!(
+                "writable = [{{ path = {dir:?} }}] and owner = \"<the daemon's user>\" on the files entry of {file:?}"
+            ),
             Fix::Device(name) => format!("devices = [{name:?}]"),
             Fix::Preset(name) => format!("presets = [{name:?}]"),
             Fix::Pam(service) => format!("presets = [\"pam\"], pam-service = {service:?}"),
@@ -119,10 +148,16 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
         }
     };
     for (at, event) in events.iter().enumerate() {
-        if let Some(need) = creation(event) {
+        if let Some(need) = creation(event).or_else(|| rewrite(event)) {
             add(at, need);
         }
     }
+    // A file it was refused writing is the rewrite's need, not a read's.
+    let rewritten: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| rewrite(e).is_some())
+        .map(|e| e.path.as_str())
+        .collect();
     let pam: Vec<(usize, &Event)> = events
         .iter()
         .enumerate()
@@ -158,7 +193,10 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
     }
     for finding in &diagnosis.missing {
         let what = finding.what.as_str();
-        if what.starts_with("/etc/pam.d/") || PAM_ELSEWHERE.contains(&what) {
+        if what.starts_with("/etc/pam.d/")
+            || PAM_ELSEWHERE.contains(&what)
+            || rewritten.contains(what)
+        {
             continue;
         }
         let last = events.iter().rposition(|e| {
@@ -180,12 +218,16 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
     for (at, need) in &mut found {
         let pid = events[*at].pid;
         if failed_pids.contains(&pid) {
-            need.fatal = need.kind == Kind::Writable || last_of_pid.get(&pid) == Some(at);
+            let creates = matches!(need.kind, Kind::Writable | Kind::Owned);
+            need.fatal = creates || last_of_pid.get(&pid) == Some(at);
         }
     }
     // Fatal first; among them the directories to create in, which stop a
     // daemon outright, then in the order the daemon met them.
-    found.sort_by_key(|(at, n)| (!n.fatal, n.kind != Kind::Writable, *at));
+    found.sort_by_key(|(at, n)| {
+        let creates = matches!(n.kind, Kind::Writable | Kind::Owned);
+        (!n.fatal, !creates, *at)
+    });
     found.into_iter().map(|(_, n)| n).collect()
 }
 
@@ -207,15 +249,16 @@ fn creation(event: &Event) -> Option<Need> {
     if !["EACCES", "EROFS", "ENOENT", "EPERM"].contains(&errno.as_str()) {
         return None;
     }
-    if ["/proc", "/sys", "/dev"]
+    if KERNEL_TOPS
         .iter()
         .any(|top| Path::new(name).starts_with(top))
     {
         return None;
     }
-    // mkdir wants the directory itself; any other call, its parent.
+    // mkdir wants the daemon's own directory, or the one it makes;
+    // any other call, its parent.
     let dir = if event.syscall.starts_with("mkdir") {
-        Path::new(name).to_path_buf()
+        own_dir(Path::new(name)).unwrap_or_else(|| Path::new(name).to_path_buf())
     } else {
         Path::new(name).parent()?.to_path_buf()
     };
@@ -228,6 +271,40 @@ fn creation(event: &Event) -> Option<Need> {
         None => Fix::Writable(dir.display().to_string(), None),
     };
     Some(need(Kind::Writable, name, event, fix))
+}
+
+/// An `open` for writing refused on a file the jail has (EACCES: it is
+/// root's; EROFS): the daemon rewrites or locks it, so it must own it, in
+/// its own directory, made writable.
+fn rewrite(event: &Event) -> Option<Need> {
+    let errno = event.result.as_ref().err()?;
+    if !event.writes || !["EACCES", "EROFS"].contains(&errno.as_str()) {
+        return None;
+    }
+    let file = Path::new(&event.path);
+    if KERNEL_TOPS.iter().any(|top| file.starts_with(top)) {
+        return None;
+    }
+    let parent = file.parent().filter(|p| *p != Path::new("/"))?;
+    let dir = own_dir(parent).unwrap_or_else(|| parent.to_path_buf());
+    let fix = Fix::Owner {
+        file: event.path.clone(),
+        dir: dir.display().to_string(),
+    };
+    Some(need(Kind::Owned, &event.path, event, fix))
+}
+
+/// The daemon's own directory that `dir` is or lies in: the one right
+/// below a place where the file system hierarchy gives each daemon a
+/// directory of its own (`/var/lib/<d>`, `/run/<d>`, …); `None` elsewhere.
+fn own_dir(dir: &Path) -> Option<PathBuf> {
+    STATE_PARENTS
+        .iter()
+        .filter_map(|parent| {
+            let first = dir.strip_prefix(parent).ok()?.components().next()?;
+            Some(Path::new(parent).join(first))
+        })
+        .max_by_key(|own| own.as_os_str().len())
 }
 
 /// A file, directory, device, library or program the jail lacks.

@@ -23,6 +23,9 @@ pub struct Event {
     /// `O_CREAT`, `bind` of a unix socket, `rename`, `link`, `symlink`):
     /// the absolute name it would make.
     pub creates: Option<String>,
+    /// An `open` for writing (`O_WRONLY` or `O_RDWR`) of a name it does
+    /// not create: a file the daemon rewrites, or locks.
+    pub writes: bool,
 }
 
 /// The syscall name of the event [`read`] adds when a process exits; its
@@ -116,6 +119,7 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                     path: String::new(),
                     result: call.result.clone(),
                     creates: None,
+                    writes: false,
                 });
                 continue;
             }
@@ -127,6 +131,7 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                     syscall: call.syscall.clone(),
                     path,
                     result: call.result.clone(),
+                    writes: creates.is_none() && opens_for_writing(call),
                     creates,
                 });
             }
@@ -197,6 +202,15 @@ fn without_trailing_slash(path: String) -> String {
     } else {
         trimmed.to_string()
     }
+}
+
+/// An `open`, `openat` or `openat2` whose flags ask for writing.
+fn opens_for_writing(call: &Call) -> bool {
+    ["open", "openat", "openat2"].contains(&call.syscall.as_str())
+        && call
+            .args
+            .iter()
+            .any(|a| a.split('|').any(|f| f == "O_WRONLY" || f == "O_RDWR"))
 }
 
 /// The absolute name a creating call would make, if it is one.

@@ -197,3 +197,30 @@ fn a_plugin_directory_opened_with_a_slash_is_a_directory_source() {
     );
     assert!(needs[0].fatal && needs[0].kind == Kind::Tree);
 }
+
+#[test]
+fn a_state_file_opened_for_writing_wants_an_owner_in_the_daemons_directory() {
+    // As recorded from a bouncer that locks its configuration (O_RDWR) in
+    // its data directory, then makes its state directories there.
+    let lines = [
+        "newfstatat(AT_FDCWD, \"/var/lib/d/configs/d.conf\", {st_mode=S_IFREG|0644, st_size=325, ...}, 0) = 0".to_string(),
+        format!("openat(AT_FDCWD, \"/var/lib/d/configs/d.conf\", O_RDWR|O_NOCTTY) = {EACCES}"),
+        format!("mkdir(\"/var/lib/d/moddata\", 0700)      = {EACCES}"),
+        format!("mkdir(\"/run/e\", 0755)                  = {EACCES}"),
+        "exit_group(1)                           = ?".to_string(),
+    ];
+    let needs = needs_of(&lines, &[], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [
+            r#"writable = [{ path = "/var/lib/d" }] and owner = "<the daemon's user>" on the files entry of "/var/lib/d/configs/d.conf""#,
+            // The daemon's own directory, not each one it makes there.
+            r#"writable = [{ path = "/var/lib/d" }]"#,
+            // Under /run the directory it makes is its own.
+            r#"writable = [{ path = "/run/e" }]"#,
+        ],
+        "{needs:#?}"
+    );
+    assert_eq!(needs[0].kind, Kind::Owned);
+    assert!(needs.iter().all(|n| n.fatal));
+}
