@@ -329,7 +329,7 @@ files = [
             file: "/var/lib/d/conf/d.conf".into(),
             dir: "/var/lib/d".into(),
         };
-        let edited = apply(&path, Table::TopLevel, &[fix.clone()], "d").unwrap();
+        let edited = apply(&path, Table::TopLevel, std::slice::from_ref(&fix), "d").unwrap();
         assert_eq!(edited.added.len(), 1);
         assert!(
             edited.after.contains(
