@@ -166,11 +166,16 @@ fn failure(outcome: &verify::Outcome) -> String {
 /// What jailpack leaves to a person, with the line they would write.
 fn print_decisions(decisions: &[(String, String, String)]) {
     for (what, why, line) in decisions {
+        // A plan's refusal spans lines (what, from, help): each its own.
+        let mut lines = why.lines();
         println!(
             "learn: {} needs a person's decision: {}",
             printable_text(what, false),
-            printable_text(why, false)
+            printable_text(lines.next().unwrap_or_default(), false)
         );
+        for more in lines {
+            println!("      {}", printable_text(more.trim_start(), false));
+        }
         if !line.is_empty() {
             println!("      if so, write: {}", printable_text(line, false));
         }

@@ -181,9 +181,13 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
     }
     // A service file libpam did read, while the modules it names are
     // missing: the service is known, the `pam` preset brings the rest.
+    // The first file read is the service; those after it are what it
+    // includes. When the daemon's own service had no file, what libpam
+    // read is `other` in its place: the service is named already.
     let read_service = events.iter().enumerate().find(|(_, e)| {
         e.result.is_ok() && e.syscall.starts_with("open") && e.path.starts_with("/etc/pam.d/")
     });
+    let read_service = read_service.filter(|_| services == 0);
     let module_missing = diagnosis.missing.iter().any(|f| f.what.starts_with("pam_"));
     if let (Some((at, event)), true) = (read_service, module_missing) {
         let service = event.path["/etc/pam.d/".len()..].to_string();

@@ -224,3 +224,32 @@ fn a_state_file_opened_for_writing_wants_an_owner_in_the_daemons_directory() {
     assert_eq!(needs[0].kind, Kind::Owned);
     assert!(needs.iter().all(|n| n.fatal));
 }
+
+#[test]
+fn a_service_read_through_libpams_fallback_is_the_daemons_own() {
+    // As recorded from an IRC server whose package ships no PAM file:
+    // libpam reads `other` instead, whose modules the jail lacks.
+    let lines = [
+        format!("openat(AT_FDCWD, \"/etc/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/usr/lib/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+        "openat(AT_FDCWD, \"/etc/pam.d/other\", O_RDONLY) = 4".to_string(),
+        "openat(AT_FDCWD, \"/etc/pam.d/common-auth\", O_RDONLY) = 5".to_string(),
+        format!(
+            "openat(AT_FDCWD, \"/lib/x86_64-linux-gnu/security/pam_unix.so\", O_RDONLY|O_CLOEXEC) = {ENOENT}"
+        ),
+    ];
+    let needs = needs_of(
+        &lines,
+        &[
+            "/etc/pam.d/other",
+            "/etc/pam.d/common-auth",
+            "/lib/x86_64-linux-gnu/security/pam_unix.so",
+        ],
+        &[],
+    );
+    assert_eq!(
+        fixes(&needs),
+        [r#"presets = ["pam"], pam-service = "ircd""#],
+        "{needs:#?}"
+    );
+}
