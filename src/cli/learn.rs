@@ -77,7 +77,8 @@ pub(super) fn run(
         print_outcome(&outcome, &verify_request);
         let events = outcome.events.as_deref().unwrap_or_default();
         let diagnosis = doctor::diagnose(events, &root);
-        let needs = needs::needs(events, &diagnosis, &root);
+        let failed_check = needs::failed_check(outcome.check.as_ref());
+        let needs = needs::needs(events, &diagnosis, &root, failed_check);
         if outcome.passed {
             for artifact in &emitted.artifacts {
                 status(

@@ -393,6 +393,7 @@ mod tests {
             result: errno.map_or(Ok(3), |e| Err(e.to_string())),
             creates: None,
             writes: false,
+            at: None,
         }
     }
 

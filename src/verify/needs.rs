@@ -9,13 +9,14 @@
 //! a person, with the line they would write.
 //!
 //! Needs are sorted fatal first: those the daemon met last before it
-//! exited with a failure, and every failed creation of a process that
-//! exited so. Nothing here knows a particular daemon: only paths, system
+//! exited with a failure, every failed creation of a process that exited
+//! so, and everything it met while serving a `--check` that failed. Nothing here knows a particular daemon: only paths, system
 //! calls and error numbers.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::check::Checked;
 use super::doctor::{self, Diagnosis, Finding};
 use super::trace::{EXIT, Event};
 use crate::closure::root::FsRoot;
@@ -132,8 +133,15 @@ pub struct Need {
 }
 
 /// The needs of a traced run, fatal first. `host` is where the jail's
-/// files come from.
-pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need> {
+/// files come from; `failed_check` is when a `--check` that failed while
+/// the daemon stayed up began (see [`failed_check`]): what the daemon met
+/// from then on, serving it, is fatal too.
+pub fn needs(
+    events: &[Event],
+    diagnosis: &Diagnosis,
+    host: &FsRoot,
+    failed_check: Option<u64>,
+) -> Vec<Need> {
     let failed_pids: BTreeSet<u32> = events
         .iter()
         .filter(|e| e.syscall == EXIT && e.result != Ok(0))
@@ -226,6 +234,14 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
             need.fatal = creates || last_of_pid.get(&pid) == Some(at);
         }
     }
+    // Fatal: what it met while serving a check that then failed.
+    if let Some(since) = failed_check {
+        for (at, need) in &mut found {
+            if events[*at].at.is_some_and(|t| t >= since) {
+                need.fatal = true;
+            }
+        }
+    }
     // Fatal first; among them the directories to create in, which stop a
     // daemon outright, then in the order the daemon met them.
     found.sort_by_key(|(at, n)| {
@@ -233,6 +249,14 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
         (!n.fatal, !creates, *at)
     });
     found.into_iter().map(|(_, n)| n).collect()
+}
+
+/// When a check that failed while the daemon stayed up began: the
+/// daemon's exit says nothing then, the check's failure does.
+pub fn failed_check(check: Option<&Checked>) -> Option<u64> {
+    check
+        .filter(|c| !c.passed && !c.daemon_ended)
+        .and_then(|c| c.started)
 }
 
 fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {

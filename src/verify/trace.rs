@@ -26,6 +26,9 @@ pub struct Event {
     /// An `open` for writing (`O_WRONLY` or `O_RDWR`) of a name it does
     /// not create: a file the daemon rewrites, or locks.
     pub writes: bool,
+    /// When, in microseconds since the epoch (strace `-ttt`); `None` for
+    /// a line without a time.
+    pub at: Option<u64>,
 }
 
 /// The syscall name of the event [`read`] adds when a process exits; its
@@ -48,6 +51,7 @@ struct Call {
     syscall: String,
     args: Vec<String>,
     result: std::result::Result<i64, String>,
+    at: Option<u64>,
 }
 
 /// Reads every `<prefix>.<pid>` file and returns the program's events.
@@ -120,6 +124,7 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                     result: call.result.clone(),
                     creates: None,
                     writes: false,
+                    at: call.at,
                 });
                 continue;
             }
@@ -133,6 +138,7 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                     result: call.result.clone(),
                     writes: creates.is_none() && opens_for_writing(call),
                     creates,
+                    at: call.at,
                 });
             }
         }
@@ -238,7 +244,7 @@ fn created_name(call: &Call) -> Option<String> {
 /// process's end (`exit_group(N)`, `+++ exited with N +++`) becomes a call
 /// named [`EXIT`].
 fn parse_line(line: &str) -> Option<Call> {
-    let line = line.trim_end();
+    let (at, line) = time_of(line.trim_end());
     // `exit_group(N) = ?` (strace -qq leaves out the `+++ exited` lines).
     let exit = line
         .strip_prefix("+++ exited with ")
@@ -253,6 +259,7 @@ fn parse_line(line: &str) -> Option<Call> {
             syscall: EXIT.to_string(),
             args: Vec::new(),
             result: Ok(code.parse().ok()?),
+            at,
         });
     }
     if line.starts_with("---") || line.starts_with("+++") || line.contains("<unfinished") {
@@ -282,7 +289,28 @@ fn parse_line(line: &str) -> Option<Call> {
         syscall: syscall.to_string(),
         args,
         result,
+        at,
     })
+}
+
+/// `1764637200.123456 openat(...)` (strace `-ttt`) → the time in
+/// microseconds since the epoch, and the call; a line without one as it is.
+fn time_of(line: &str) -> (Option<u64>, &str) {
+    let Some((first, rest)) = line.split_once(' ') else {
+        return (None, line);
+    };
+    let Some((seconds, micros)) = first.split_once('.') else {
+        return (None, line);
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(seconds) || !digits(micros) || micros.len() > 6 {
+        return (None, line);
+    }
+    let (Ok(seconds), Ok(fraction)) = (seconds.parse::<u64>(), micros.parse::<u64>()) else {
+        return (None, line);
+    };
+    let micros = fraction * 10u64.pow(6 - micros.len() as u32);
+    (Some(seconds * 1_000_000 + micros), rest.trim_start())
 }
 
 fn parse_result(text: &str) -> Option<std::result::Result<i64, String>> {
@@ -420,6 +448,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(path_of(&call).as_deref(), Some("/usr/lib/d"));
+        // With strace -ttt's time first.
+        let call = parse_line(
+            r#"1764637200.123456 openat(AT_FDCWD, "/etc/hosts", O_RDONLY) = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(call.at, Some(1_764_637_200_123_456));
+        assert_eq!(path_of(&call).as_deref(), Some("/etc/hosts"));
+        let exit = parse_line("1764637200.5 +++ exited with 1 +++").unwrap();
+        assert_eq!((exit.result, exit.at), (Ok(1), Some(1_764_637_200_500_000)));
         // Padded to strace's result column: a short call is still a call.
         let call = parse_line(
             r#"access("/dev/urandom", R_OK)            = -1 ENOENT (No such file or directory)"#,

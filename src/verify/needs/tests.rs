@@ -10,6 +10,16 @@ const EACCES: &str = "-1 EACCES (Permission denied)";
 /// The needs of one process's trace, with a build host holding `files`
 /// (and `dirs`) under a scratch root.
 fn needs_of(lines: &[String], files: &[&str], dirs: &[&str]) -> Vec<Need> {
+    needs_checked(lines, files, dirs, None)
+}
+
+/// [`needs_of`] for a run whose check failed, having begun at `since`.
+fn needs_checked(
+    lines: &[String],
+    files: &[&str],
+    dirs: &[&str],
+    failed_check: Option<u64>,
+) -> Vec<Need> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     for file in files {
@@ -32,7 +42,7 @@ fn needs_of(lines: &[String], files: &[&str], dirs: &[&str]) -> Vec<Need> {
     let events = trace::read(&traces.join("t"), Start::Exec("/usr/sbin/d")).unwrap();
     let host = FsRoot::new(&root);
     let diagnosis = doctor::diagnose(&events, &host);
-    needs(&events, &diagnosis, &host)
+    needs(&events, &diagnosis, &host, failed_check)
 }
 
 fn fixes(needs: &[Need]) -> Vec<String> {
@@ -252,4 +262,31 @@ fn a_service_read_through_libpams_fallback_is_the_daemons_own() {
         [r#"presets = ["pam"], pam-service = "ircd""#],
         "{needs:#?}"
     );
+}
+
+#[test]
+fn what_it_met_while_serving_a_failed_check_is_fatal_and_first() {
+    // As recorded (strace -ttt) from an IRC server that stays up: a soft
+    // miss at start, then, once the check's client came, the PAM service
+    // it asked for. The daemon never exits: the check's failure tells.
+    let lines = [
+        format!("1764637200.100000 openat(AT_FDCWD, \"/etc/d/motd\", O_RDONLY) = {ENOENT}"),
+        format!("1764637201.200000 openat(AT_FDCWD, \"/etc/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+    ];
+    let files = ["/etc/d/motd", "/etc/pam.d/ircd"];
+    let since = Some(1_764_637_201_000_000);
+    let needs = needs_checked(&lines, &files, &[], since);
+    assert_eq!(
+        fixes(&needs),
+        [
+            r#"presets = ["pam"], pam-service = "ircd""#,
+            r#"files = [{ source = "/etc/d/motd" }]"#,
+        ],
+        "{needs:#?}"
+    );
+    assert!(needs[0].fatal && !needs[1].fatal, "{needs:#?}");
+    // Without the failed check, nothing is fatal, in the order met.
+    let needs = needs_checked(&lines, &files, &[], None);
+    assert!(needs.iter().all(|n| !n.fatal), "{needs:#?}");
+    assert_eq!(needs[0].what, "/etc/d/motd");
 }
