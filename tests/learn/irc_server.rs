@@ -52,6 +52,12 @@ fn ngircd_with_pam_stops_at_pam_unix_with_the_two_ways_out() {
     let (passed, report, after) = learn_ngircd("learn-ngircd-pam", None);
     assert!(!passed, "{report}");
     assert!(report.contains("adds nothing"), "{report}");
+    // The server stays up: what it met serving the failed check (the
+    // PAM service it asked for) is the fatal need doctor names first.
+    assert!(
+        report.contains("fatal: /etc/pam.d/ngircd (openat: ENOENT)"),
+        "{report}"
+    );
     // It learnt the PAM configuration directory, then the service.
     assert!(after.contains(r#"{ source = "/etc/pam.d" }"#), "{after}");
     assert!(
