@@ -14,7 +14,7 @@
 //! calls and error numbers.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::check::Checked;
 use super::doctor::{self, Diagnosis, Finding};
@@ -24,27 +24,6 @@ use crate::plan::{devices, hardening};
 
 /// Where else libpam looks, in vain when /etc/pam.d is there: no need.
 const PAM_ELSEWHERE: [&str; 2] = ["/usr/lib/pam.d", "/etc/pam.conf"];
-
-/// World temp directories: a daemon's files there need the directory
-/// itself, world-writable with the sticky bit.
-const TEMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
-
-/// Where the file system hierarchy (and the BSDs) give a daemon a
-/// directory of its own: its state, cache, spool, logs, run-time files.
-const STATE_PARENTS: [&str; 9] = [
-    "/var/lib",
-    "/var/cache",
-    "/var/spool",
-    "/var/log",
-    "/var/db",
-    "/run",
-    "/var/run",
-    "/srv",
-    "/opt",
-];
-
-/// The kernel's file systems: nothing of a jail's settings.
-const KERNEL_TOPS: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
@@ -259,7 +238,7 @@ pub fn failed_check(check: Option<&Checked>) -> Option<u64> {
         .and_then(|c| c.started)
 }
 
-fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {
+pub(super) fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {
     let errno = event.result.as_ref().err().map_or("", String::as_str);
     Need {
         kind,
@@ -268,71 +247,6 @@ fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {
         fix,
         fatal: false,
     }
-}
-
-/// A failed creation: the directory that must exist and be the daemon's.
-fn creation(event: &Event) -> Option<Need> {
-    let name = event.creates.as_deref()?;
-    let errno = event.result.as_ref().err()?;
-    if !["EACCES", "EROFS", "ENOENT", "EPERM"].contains(&errno.as_str()) {
-        return None;
-    }
-    if KERNEL_TOPS
-        .iter()
-        .any(|top| Path::new(name).starts_with(top))
-    {
-        return None;
-    }
-    // mkdir wants the daemon's own directory, or the one it makes;
-    // any other call, its parent.
-    let dir = if event.syscall.starts_with("mkdir") {
-        own_dir(Path::new(name)).unwrap_or_else(|| Path::new(name).to_path_buf())
-    } else {
-        Path::new(name).parent()?.to_path_buf()
-    };
-    if dir == Path::new("/") {
-        return None;
-    }
-    let temp = TEMP_DIRS.iter().find(|t| dir.starts_with(t));
-    let fix = match temp {
-        Some(temp) => Fix::Writable((*temp).to_string(), Some(0o1777)),
-        None => Fix::Writable(dir.display().to_string(), None),
-    };
-    Some(need(Kind::Writable, name, event, fix))
-}
-
-/// An `open` for writing refused on a file the jail has (EACCES: it is
-/// root's; EROFS): the daemon rewrites or locks it, so it must own it, in
-/// its own directory, made writable.
-fn rewrite(event: &Event) -> Option<Need> {
-    let errno = event.result.as_ref().err()?;
-    if !event.writes || !["EACCES", "EROFS"].contains(&errno.as_str()) {
-        return None;
-    }
-    let file = Path::new(&event.path);
-    if KERNEL_TOPS.iter().any(|top| file.starts_with(top)) {
-        return None;
-    }
-    let parent = file.parent().filter(|p| *p != Path::new("/"))?;
-    let dir = own_dir(parent).unwrap_or_else(|| parent.to_path_buf());
-    let fix = Fix::Owner {
-        file: event.path.clone(),
-        dir: dir.display().to_string(),
-    };
-    Some(need(Kind::Owned, &event.path, event, fix))
-}
-
-/// The daemon's own directory that `dir` is or lies in: the one right
-/// below a place where the file system hierarchy gives each daemon a
-/// directory of its own (`/var/lib/<d>`, `/run/<d>`, …); `None` elsewhere.
-fn own_dir(dir: &Path) -> Option<PathBuf> {
-    STATE_PARENTS
-        .iter()
-        .filter_map(|parent| {
-            let first = dir.strip_prefix(parent).ok()?.components().next()?;
-            Some(Path::new(parent).join(first))
-        })
-        .max_by_key(|own| own.as_os_str().len())
 }
 
 /// A file, directory, device, library or program the jail lacks.
@@ -420,6 +334,10 @@ fn preset_of(line: &str) -> Option<String> {
 fn file_of(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
+
+mod writes;
+
+use writes::{creation, rewrite};
 
 #[cfg(test)]
 mod tests;

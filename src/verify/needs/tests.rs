@@ -290,3 +290,19 @@ fn what_it_met_while_serving_a_failed_check_is_fatal_and_first() {
     assert!(needs.iter().all(|n| !n.fatal), "{needs:#?}");
     assert_eq!(needs[0].what, "/etc/d/motd");
 }
+
+#[test]
+fn a_file_refused_for_writing_in_a_shared_directory_is_no_owner_fix() {
+    // Owning /var/lib or /etc would hand the daemon everyone's files.
+    let lines = [
+        format!("openat(AT_FDCWD, \"/var/lib/d.state\", O_RDWR) = {EACCES}"),
+        format!("openat(AT_FDCWD, \"/etc/d.conf\", O_WRONLY|O_TRUNC) = {EACCES}"),
+    ];
+    let needs = needs_of(&lines, &["/var/lib/d.state", "/etc/d.conf"], &[]);
+    assert!(
+        needs
+            .iter()
+            .all(|n| !matches!(n.fix, Fix::Owner { .. } | Fix::Writable(..))),
+        "{needs:#?}"
+    );
+}
