@@ -80,7 +80,8 @@ fn diagnose(flags: RunFlags) -> Result<ExitCode> {
         .map_or_else(FsRoot::host, FsRoot::new);
     let events = outcome.events.as_deref().unwrap_or_default();
     let diagnosis = doctor::diagnose(events, &host);
-    let needs = needs::needs(events, &diagnosis, &host);
+    let failed_check = needs::failed_check(outcome.check.as_ref());
+    let needs = needs::needs(events, &diagnosis, &host, failed_check);
     print_needs(&needs);
     let from = flags
         .sysroot

@@ -12,7 +12,7 @@ use super::verify::print_outcome;
 use crate::closure::root::FsRoot;
 use crate::emit::Emitted;
 use crate::error::{Error, Result};
-use crate::learn::{self, diff, edit};
+use crate::learn::{self, diff, feasible};
 use crate::pipeline;
 use crate::verify::names::printable_text;
 use crate::verify::needs::{self, Fix};
@@ -77,7 +77,8 @@ pub(super) fn run(
         print_outcome(&outcome, &verify_request);
         let events = outcome.events.as_deref().unwrap_or_default();
         let diagnosis = doctor::diagnose(events, &root);
-        let needs = needs::needs(events, &diagnosis, &root);
+        let failed_check = needs::failed_check(outcome.check.as_ref());
+        let needs = needs::needs(events, &diagnosis, &root, failed_check);
         if outcome.passed {
             for artifact in &emitted.artifacts {
                 status(
@@ -112,7 +113,24 @@ pub(super) fn run(
             .filter(|n| !matches!(n.fix, Fix::Decide { .. }))
             .map(|n| n.fix.clone())
             .collect();
-        let edited = edit::apply(&source.path, source.table, &fixes)?;
+        let (edited, refused) = feasible::apply(
+            request,
+            &source.path,
+            source.table,
+            &fixes,
+            &planned.plan.user,
+        )?;
+        for refused in refused {
+            let what = needs
+                .iter()
+                .find(|n| n.fix == refused.fix)
+                .map_or_else(String::new, |n| n.what.clone());
+            let why = format!("the jail cannot be made with it: {}", refused.why);
+            let entry = (what, why, refused.fix.line());
+            if !decisions.contains(&entry) {
+                decisions.push(entry);
+            }
+        }
         if edited.added.is_empty() {
             status(
                 "Stopped",
@@ -149,11 +167,16 @@ fn failure(outcome: &verify::Outcome) -> String {
 /// What jailpack leaves to a person, with the line they would write.
 fn print_decisions(decisions: &[(String, String, String)]) {
     for (what, why, line) in decisions {
+        // A plan's refusal spans lines (what, from, help): each its own.
+        let mut lines = why.lines();
         println!(
             "learn: {} needs a person's decision: {}",
             printable_text(what, false),
-            printable_text(why, false)
+            printable_text(lines.next().unwrap_or_default(), false)
         );
+        for more in lines {
+            println!("      {}", printable_text(more.trim_start(), false));
+        }
         if !line.is_empty() {
             println!("      if so, write: {}", printable_text(line, false));
         }

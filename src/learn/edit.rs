@@ -29,7 +29,8 @@ pub struct Edited {
 
 /// Adds `fixes` to the settings in `path` and writes the file back
 /// (atomically) when anything changed. `Fix::Decide` is never applied.
-pub fn apply(path: &Path, table: Table, fixes: &[Fix]) -> Result<Edited> {
+/// `user` is the daemon's, for the `owner` of a file it rewrites.
+pub fn apply(path: &Path, table: Table, fixes: &[Fix], user: &str) -> Result<Edited> {
     let before = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -44,7 +45,7 @@ pub fn apply(path: &Path, table: Table, fixes: &[Fix]) -> Result<Edited> {
     })?;
     let mut added = Vec::new();
     for fix in fixes {
-        if add(settings, fix) {
+        if add(settings, fix, user) {
             added.push(fix.line());
         }
     }
@@ -83,8 +84,12 @@ fn implicit() -> TomlTable {
 }
 
 /// Adds one fix; false when the settings already had it.
-fn add(settings: &mut TomlTable, fix: &Fix) -> bool {
+fn add(settings: &mut TomlTable, fix: &Fix, user: &str) -> bool {
     match fix {
+        Fix::Owner { file, dir } => {
+            let writable = add_table(settings, "writable", "path", dir, &[]);
+            set_owner(settings, file, user) || writable
+        }
         Fix::File(path) | Fix::Tree(path) => add_table(settings, "files", "source", path, &[]),
         Fix::Writable(path, mode) => {
             let mode = mode.map(|m| format!("{m:o}"));
@@ -104,6 +109,42 @@ fn add(settings: &mut TomlTable, fix: &Fix) -> bool {
             preset || named
         }
         Fix::Decide { .. } => false,
+    }
+}
+
+/// Sets `owner = user` on the `files` entry that lands at `file` (its
+/// `dest`, or its `source` when it has none); false when no entry does,
+/// or it has an owner already.
+fn set_owner(settings: &mut TomlTable, file: &str, user: &str) -> bool {
+    let lands = |dest: Option<&str>, source: Option<&str>| dest.or(source) == Some(file);
+    match settings.get_mut("files") {
+        Some(Item::ArrayOfTables(tables)) => {
+            let entry = tables.iter_mut().find(|t| {
+                let field = |k| t.get(k).and_then(Item::as_str);
+                lands(field("dest"), field("source")) && !t.contains_key("owner")
+            });
+            entry
+                .map(|t| t.insert("owner", toml_edit::value(user)))
+                .is_some()
+        }
+        Some(Item::Value(Value::Array(array))) => {
+            let entry = array
+                .iter_mut()
+                .filter_map(Value::as_inline_table_mut)
+                .find(|t| {
+                    let field = |k| t.get(k).and_then(Value::as_str);
+                    lands(field("dest"), field("source")) && !t.contains_key("owner")
+                });
+            // Laid out anew, so the key lands before the closing brace
+            // with no stray space (an inline table is one line anyway).
+            entry
+                .map(|t| {
+                    t.insert("owner", Value::from(user));
+                    t.fmt();
+                })
+                .is_some()
+        }
+        _ => false,
     }
 }
 
@@ -198,7 +239,7 @@ fn push(array: &mut Array, mut value: Value) {
     }
 }
 
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -251,7 +292,7 @@ files = [
                 why: "a secret".into(),
             },
         ];
-        let edited = apply(&path, Table::PackageMetadata, &fixes).unwrap();
+        let edited = apply(&path, Table::PackageMetadata, &fixes, "d").unwrap();
         assert_eq!(edited.added.len(), 5, "{:?}", edited.added);
         let after = std::fs::read_to_string(&path).unwrap();
         assert_eq!(after, edited.after);
@@ -274,8 +315,50 @@ files = [
         assert_eq!(settings.writable[0].mode, Some(0o1777));
         assert_eq!(settings.pam_service.as_deref(), Some("d"));
         // Nothing new the second time.
-        let again = apply(&path, Table::PackageMetadata, &fixes).unwrap();
+        let again = apply(&path, Table::PackageMetadata, &fixes, "d").unwrap();
         assert!(again.added.is_empty() && again.before == again.after);
+    }
+
+    #[test]
+    fn a_file_the_daemon_rewrites_gets_its_owner_and_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jail.toml");
+        let text = "files = [\n    { source = \"d.conf\", dest = \"/var/lib/d/conf/d.conf\" },\n    { source = \"/etc/e.conf\" },\n]\n";
+        std::fs::write(&path, text).unwrap();
+        let fix = Fix::Owner {
+            file: "/var/lib/d/conf/d.conf".into(),
+            dir: "/var/lib/d".into(),
+        };
+        let edited = apply(&path, Table::TopLevel, std::slice::from_ref(&fix), "d").unwrap();
+        assert_eq!(edited.added.len(), 1);
+        assert!(
+            edited.after.contains(
+                "{ source = \"d.conf\", dest = \"/var/lib/d/conf/d.conf\", owner = \"d\" },"
+            ),
+            "{}",
+            edited.after
+        );
+        assert!(
+            edited
+                .after
+                .contains("writable = [{ path = \"/var/lib/d\" }]"),
+            "{}",
+            edited.after
+        );
+        assert!(
+            apply(&path, Table::TopLevel, &[fix], "d")
+                .unwrap()
+                .added
+                .is_empty()
+        );
+        // A file given by its source alone, in an array of tables.
+        std::fs::write(&path, "[[files]]\nsource = \"/srv/d/state\"\n").unwrap();
+        let fix = Fix::Owner {
+            file: "/srv/d/state".into(),
+            dir: "/srv/d".into(),
+        };
+        let edited = apply(&path, Table::TopLevel, &[fix], "d").unwrap();
+        assert!(edited.after.contains("owner = \"d\""), "{}", edited.after);
     }
 
     #[test]
@@ -283,7 +366,7 @@ files = [
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jail.toml");
         std::fs::write(&path, "[[files]]\nsource = \"/etc/a\"\n").unwrap();
-        let edited = apply(&path, Table::TopLevel, &[Fix::File("/etc/b".into())]).unwrap();
+        let edited = apply(&path, Table::TopLevel, &[Fix::File("/etc/b".into())], "d").unwrap();
         assert_eq!(edited.added.len(), 1);
         assert!(
             edited.after.contains("[[files]]\nsource = \"/etc/b\""),

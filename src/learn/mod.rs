@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod edit;
+pub mod feasible;
 
 use std::path::PathBuf;
 

@@ -18,6 +18,9 @@ use crate::settings::Settings;
 /// Modules that read the host's password or shadow databases.
 const SECRET_READERS: [&str; 3] = ["pam_unix.so", "pam_unix2.so", "pam_pwdb.so"];
 
+/// The file libpam reads for a service that has none of its own.
+const FALLBACK: &str = "/etc/pam.d/other";
+
 /// How deep `include`s may nest (libpam's own limit is similar).
 const MAX_DEPTH: usize = 8;
 
@@ -42,22 +45,30 @@ pub(super) fn read(settings: &Settings, manifest: &Path, root: &FsRoot) -> Resul
             message: format!("pam-service {service:?} is not a plain file name"),
         });
     }
-    let dest = Path::new("/etc/pam.d").join(service);
+    let mut dest = Path::new("/etc/pam.d").join(service);
     let first = match &settings.pam_config {
         Some(config) if !Path::new(config).is_absolute() => {
             let dir = manifest.parent().unwrap_or(Path::new("."));
             dir.join(config)
         }
         Some(config) => in_root(root, Path::new(config))?.ok_or_else(|| missing(config))?,
-        None => in_root(root, &dest)?.ok_or_else(|| {
-            Error::Settings {
-                manifest: manifest.to_path_buf(),
-                message: format!(
-                    "pam-service {service:?}: the root has no {}; give the jail its own with pam-config = \"FILE\"",
-                    dest.display()
-                ),
+        None => match in_root(root, &dest)? {
+            Some(source) => source,
+            // libpam reads `other` for a service with no file of its own
+            // (a daemon whose package ships none): so does the jail.
+            None => {
+                let other = Path::new(FALLBACK);
+                let source = in_root(root, other)?.ok_or_else(|| Error::Settings {
+                    manifest: manifest.to_path_buf(),
+                    message: format!(
+                        "pam-service {service:?}: the root has neither {} nor {FALLBACK}; give the jail its own with pam-config = \"FILE\"",
+                        dest.display()
+                    ),
+                })?;
+                dest = other.to_path_buf();
+                source
             }
-        })?,
+        },
     };
     let mut read = Service::default();
     walk(root, &dest, &first, 0, &mut read)?;
@@ -261,6 +272,23 @@ mod tests {
                 PathBuf::from("/lib/x86_64-linux-gnu/security/pam_deny.so")
             ]
         );
+    }
+
+    #[test]
+    fn a_service_without_a_file_of_its_own_gets_other_as_libpam_does() {
+        let (_dir, root) = root_with(&[
+            ("/etc/pam.d/other", "auth required pam_permit.so\n"),
+            ("/lib/x86_64-linux-gnu/security/pam_permit.so", ""),
+        ]);
+        let service = read(&settings("ircd"), Path::new("Cargo.toml"), &root).unwrap();
+        assert_eq!(service.files[0].0, PathBuf::from("/etc/pam.d/other"));
+        assert_eq!(service.modules.len(), 1);
+        // Neither: the settings must give one.
+        let (_dir, root) = root_with(&[]);
+        let err = read(&settings("ircd"), Path::new("Cargo.toml"), &root)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pam-config"), "{err}");
     }
 
     #[test]

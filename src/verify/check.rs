@@ -27,6 +27,9 @@ pub struct Checked {
     pub output: String,
     /// The daemon ended before the check passed.
     pub daemon_ended: bool,
+    /// When the first try began, in microseconds since the epoch (as the
+    /// trace's times are).
+    pub started: Option<u64>,
 }
 
 /// Runs `command` with `sh -c` until it exits 0, the daemon has ended, or
@@ -43,6 +46,7 @@ pub fn until_passed(
         status: None,
         output: String::new(),
         daemon_ended: false,
+        started: None,
     };
     // Give the daemon a moment to start listening before the first try.
     std::thread::sleep(Duration::from_millis(300));
@@ -52,6 +56,12 @@ pub fn until_passed(
             return Ok(checked);
         }
         checked.tries += 1;
+        if checked.started.is_none() {
+            checked.started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_micros() as u64);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         let (status, output) = try_once(command, left.min(Duration::from_secs(TRY_SECONDS)))?;
         checked.status = status;

@@ -82,7 +82,19 @@ pub fn diagnose(events: &[Event], host: &FsRoot) -> Diagnosis {
         .filter(|e| e.result.is_ok())
         .map(|e| e.path.as_str())
         .collect();
-    let found_names: BTreeSet<&str> = found.iter().map(|p| file_name(p)).collect();
+    // The names found, apart for programs run and files opened: a program
+    // tries each PATH directory for a command, a library or configuration
+    // file is looked for in several places; but the daemon's own program
+    // (`/usr/sbin/d`) is no other place of its plugin directory
+    // (`/usr/lib/d`).
+    let found_names = |execs: bool| -> BTreeSet<&str> {
+        events
+            .iter()
+            .filter(|e| e.result.is_ok() && e.syscall.starts_with("execve") == execs)
+            .map(|e| file_name(&e.path))
+            .collect()
+    };
+    let (found_names, found_programs) = (found_names(false), found_names(true));
     let library_dirs: BTreeSet<&Path> = found
         .iter()
         .filter(|p| is_library(file_name(p)))
@@ -105,7 +117,12 @@ pub fn diagnose(events: &[Event], host: &FsRoot) -> Diagnosis {
         }
         // Probing: the loader tries glibc-hwcaps and each search directory,
         // programs try several config paths; what was then found is fine.
-        if errno == "ENOENT" && found_names.contains(file_name(path)) {
+        let names = if event.syscall.starts_with("execve") {
+            &found_programs
+        } else {
+            &found_names
+        };
+        if errno == "ENOENT" && names.contains(file_name(path)) {
             continue;
         }
         if errno == "ENOENT" && hwcap_probe(Path::new(path), &library_dirs) {
@@ -375,6 +392,8 @@ mod tests {
             path: path.into(),
             result: errno.map_or(Ok(3), |e| Err(e.to_string())),
             creates: None,
+            writes: false,
+            at: None,
         }
     }
 

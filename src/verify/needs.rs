@@ -9,13 +9,14 @@
 //! a person, with the line they would write.
 //!
 //! Needs are sorted fatal first: those the daemon met last before it
-//! exited with a failure, and every failed creation of a process that
-//! exited so. Nothing here knows a particular daemon: only paths, system
+//! exited with a failure, every failed creation of a process that exited
+//! so, and everything it met while serving a `--check` that failed. Nothing here knows a particular daemon: only paths, system
 //! calls and error numbers.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use super::check::Checked;
 use super::doctor::{self, Diagnosis, Finding};
 use super::trace::{EXIT, Event};
 use crate::closure::root::FsRoot;
@@ -24,14 +25,12 @@ use crate::plan::{devices, hardening};
 /// Where else libpam looks, in vain when /etc/pam.d is there: no need.
 const PAM_ELSEWHERE: [&str; 2] = ["/usr/lib/pam.d", "/etc/pam.conf"];
 
-/// World temp directories: a daemon's files there need the directory
-/// itself, world-writable with the sticky bit.
-const TEMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     /// A directory it must create things in.
     Writable,
+    /// A file of the jail it opens for writing (rewrites, or locks).
+    Owned,
     /// A file of the root it reads.
     File,
     /// A directory of the root it lists (plugins, a web root).
@@ -56,6 +55,13 @@ pub enum Fix {
     Tree(String),
     /// A directory the daemon owns, with a mode (`None`: the default 0750).
     Writable(String, Option<u32>),
+    /// A file of the jail the daemon opens for writing: `owner` on its
+    /// `files` entry (the daemon's user), inside `dir`, made `writable`
+    /// (the plan lets the daemon own only files in a writable directory).
+    Owner {
+        file: String,
+        dir: String,
+    },
     Device(String),
     Preset(String),
     /// The `pam` preset for this service.
@@ -80,6 +86,9 @@ impl Fix {
             Fix::Writable(path, Some(mode)) => {
                 format!("writable = [{{ path = {path:?}, mode = \"{mode:o}\" }}]")
             }
+            Fix::Owner { file, dir } => format!(
+                "writable = [{{ path = {dir:?} }}] and owner = \"<the daemon's user>\" on the files entry of {file:?}"
+            ),
             Fix::Device(name) => format!("devices = [{name:?}]"),
             Fix::Preset(name) => format!("presets = [{name:?}]"),
             Fix::Pam(service) => format!("presets = [\"pam\"], pam-service = {service:?}"),
@@ -103,8 +112,15 @@ pub struct Need {
 }
 
 /// The needs of a traced run, fatal first. `host` is where the jail's
-/// files come from.
-pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need> {
+/// files come from; `failed_check` is when a `--check` that failed while
+/// the daemon stayed up began (see [`failed_check`]): what the daemon met
+/// from then on, serving it, is fatal too.
+pub fn needs(
+    events: &[Event],
+    diagnosis: &Diagnosis,
+    host: &FsRoot,
+    failed_check: Option<u64>,
+) -> Vec<Need> {
     let failed_pids: BTreeSet<u32> = events
         .iter()
         .filter(|e| e.syscall == EXIT && e.result != Ok(0))
@@ -119,10 +135,16 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
         }
     };
     for (at, event) in events.iter().enumerate() {
-        if let Some(need) = creation(event) {
+        if let Some(need) = creation(event).or_else(|| rewrite(event)) {
             add(at, need);
         }
     }
+    // A file it was refused writing is the rewrite's need, not a read's.
+    let rewritten: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| rewrite(e).is_some())
+        .map(|e| e.path.as_str())
+        .collect();
     let pam: Vec<(usize, &Event)> = events
         .iter()
         .enumerate()
@@ -146,9 +168,13 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
     }
     // A service file libpam did read, while the modules it names are
     // missing: the service is known, the `pam` preset brings the rest.
+    // The first file read is the service; those after it are what it
+    // includes. When the daemon's own service had no file, what libpam
+    // read is `other` in its place: the service is named already.
     let read_service = events.iter().enumerate().find(|(_, e)| {
         e.result.is_ok() && e.syscall.starts_with("open") && e.path.starts_with("/etc/pam.d/")
     });
+    let read_service = read_service.filter(|_| services == 0);
     let module_missing = diagnosis.missing.iter().any(|f| f.what.starts_with("pam_"));
     if let (Some((at, event)), true) = (read_service, module_missing) {
         let service = event.path["/etc/pam.d/".len()..].to_string();
@@ -158,7 +184,10 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
     }
     for finding in &diagnosis.missing {
         let what = finding.what.as_str();
-        if what.starts_with("/etc/pam.d/") || PAM_ELSEWHERE.contains(&what) {
+        if what.starts_with("/etc/pam.d/")
+            || PAM_ELSEWHERE.contains(&what)
+            || rewritten.contains(what)
+        {
             continue;
         }
         let last = events.iter().rposition(|e| {
@@ -180,16 +209,36 @@ pub fn needs(events: &[Event], diagnosis: &Diagnosis, host: &FsRoot) -> Vec<Need
     for (at, need) in &mut found {
         let pid = events[*at].pid;
         if failed_pids.contains(&pid) {
-            need.fatal = need.kind == Kind::Writable || last_of_pid.get(&pid) == Some(at);
+            let creates = matches!(need.kind, Kind::Writable | Kind::Owned);
+            need.fatal = creates || last_of_pid.get(&pid) == Some(at);
+        }
+    }
+    // Fatal: what it met while serving a check that then failed.
+    if let Some(since) = failed_check {
+        for (at, need) in &mut found {
+            if events[*at].at.is_some_and(|t| t >= since) {
+                need.fatal = true;
+            }
         }
     }
     // Fatal first; among them the directories to create in, which stop a
     // daemon outright, then in the order the daemon met them.
-    found.sort_by_key(|(at, n)| (!n.fatal, n.kind != Kind::Writable, *at));
+    found.sort_by_key(|(at, n)| {
+        let creates = matches!(n.kind, Kind::Writable | Kind::Owned);
+        (!n.fatal, !creates, *at)
+    });
     found.into_iter().map(|(_, n)| n).collect()
 }
 
-fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {
+/// When a check that failed while the daemon stayed up began: the
+/// daemon's exit says nothing then, the check's failure does.
+pub fn failed_check(check: Option<&Checked>) -> Option<u64> {
+    check
+        .filter(|c| !c.passed && !c.daemon_ended)
+        .and_then(|c| c.started)
+}
+
+pub(super) fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {
     let errno = event.result.as_ref().err().map_or("", String::as_str);
     Need {
         kind,
@@ -198,36 +247,6 @@ fn need(kind: Kind, what: &str, event: &Event, fix: Fix) -> Need {
         fix,
         fatal: false,
     }
-}
-
-/// A failed creation: the directory that must exist and be the daemon's.
-fn creation(event: &Event) -> Option<Need> {
-    let name = event.creates.as_deref()?;
-    let errno = event.result.as_ref().err()?;
-    if !["EACCES", "EROFS", "ENOENT", "EPERM"].contains(&errno.as_str()) {
-        return None;
-    }
-    if ["/proc", "/sys", "/dev"]
-        .iter()
-        .any(|top| Path::new(name).starts_with(top))
-    {
-        return None;
-    }
-    // mkdir wants the directory itself; any other call, its parent.
-    let dir = if event.syscall.starts_with("mkdir") {
-        Path::new(name).to_path_buf()
-    } else {
-        Path::new(name).parent()?.to_path_buf()
-    };
-    if dir == Path::new("/") {
-        return None;
-    }
-    let temp = TEMP_DIRS.iter().find(|t| dir.starts_with(t));
-    let fix = match temp {
-        Some(temp) => Fix::Writable((*temp).to_string(), Some(0o1777)),
-        None => Fix::Writable(dir.display().to_string(), None),
-    };
-    Some(need(Kind::Writable, name, event, fix))
 }
 
 /// A file, directory, device, library or program the jail lacks.
@@ -315,6 +334,10 @@ fn preset_of(line: &str) -> Option<String> {
 fn file_of(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
+
+mod writes;
+
+use writes::{creation, rewrite};
 
 #[cfg(test)]
 mod tests;

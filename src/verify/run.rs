@@ -65,7 +65,16 @@ pub fn run(run: &Run) -> Result<(Ended, Duration, Option<Checked>)> {
     let mut inner: Vec<OsString> = Vec::new();
     if let Some(prefix) = run.trace {
         inner.push(tool("strace", "strace")?.into());
-        for arg in ["-ff", "-qq", "-e", "trace=%file,%process,bind", "-o"] {
+        // -ttt: each call's time, to tell what the daemon did while a
+        // failed check was being served.
+        for arg in [
+            "-ff",
+            "-qq",
+            "-ttt",
+            "-e",
+            "trace=%file,%process,bind",
+            "-o",
+        ] {
             inner.push(arg.into());
         }
         inner.push(prefix.into());

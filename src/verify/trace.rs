@@ -23,6 +23,12 @@ pub struct Event {
     /// `O_CREAT`, `bind` of a unix socket, `rename`, `link`, `symlink`):
     /// the absolute name it would make.
     pub creates: Option<String>,
+    /// An `open` for writing (`O_WRONLY` or `O_RDWR`) of a name it does
+    /// not create: a file the daemon rewrites, or locks.
+    pub writes: bool,
+    /// When, in microseconds since the epoch (strace `-ttt`); `None` for
+    /// a line without a time.
+    pub at: Option<u64>,
 }
 
 /// The syscall name of the event [`read`] adds when a process exits; its
@@ -45,6 +51,7 @@ struct Call {
     syscall: String,
     args: Vec<String>,
     result: std::result::Result<i64, String>,
+    at: Option<u64>,
 }
 
 /// Reads every `<prefix>.<pid>` file and returns the program's events.
@@ -116,6 +123,8 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                     path: String::new(),
                     result: call.result.clone(),
                     creates: None,
+                    writes: false,
+                    at: call.at,
                 });
                 continue;
             }
@@ -127,7 +136,9 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                     syscall: call.syscall.clone(),
                     path,
                     result: call.result.clone(),
+                    writes: creates.is_none() && opens_for_writing(call),
                     creates,
+                    at: call.at,
                 });
             }
         }
@@ -184,7 +195,28 @@ fn path_of(call: &Call) -> Option<String> {
             path
         }
     };
-    path.starts_with('/').then_some(path)
+    path.starts_with('/').then(|| without_trailing_slash(path))
+}
+
+/// `/usr/lib/d/` → `/usr/lib/d`: a program that opens its plugin directory
+/// with a slash names the same directory, and the slash would hide it
+/// (its last component would be empty, like every other such path's).
+fn without_trailing_slash(path: String) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.len() == path.len() {
+        path
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// An `open`, `openat` or `openat2` whose flags ask for writing.
+fn opens_for_writing(call: &Call) -> bool {
+    ["open", "openat", "openat2"].contains(&call.syscall.as_str())
+        && call
+            .args
+            .iter()
+            .any(|a| a.split('|').any(|f| f == "O_WRONLY" || f == "O_RDWR"))
 }
 
 /// The absolute name a creating call would make, if it is one.
@@ -212,7 +244,7 @@ fn created_name(call: &Call) -> Option<String> {
 /// process's end (`exit_group(N)`, `+++ exited with N +++`) becomes a call
 /// named [`EXIT`].
 fn parse_line(line: &str) -> Option<Call> {
-    let line = line.trim_end();
+    let (at, line) = time_of(line.trim_end());
     // `exit_group(N) = ?` (strace -qq leaves out the `+++ exited` lines).
     let exit = line
         .strip_prefix("+++ exited with ")
@@ -227,6 +259,7 @@ fn parse_line(line: &str) -> Option<Call> {
             syscall: EXIT.to_string(),
             args: Vec::new(),
             result: Ok(code.parse().ok()?),
+            at,
         });
     }
     if line.starts_with("---") || line.starts_with("+++") || line.contains("<unfinished") {
@@ -241,17 +274,43 @@ fn parse_line(line: &str) -> Option<Call> {
     {
         return None;
     }
-    let close = line.rfind(") = ")?;
-    if close < open {
+    // strace pads a short call with spaces up to a column before ` = `
+    // (`access("/dev/urandom", R_OK)            = -1 ENOENT`): the result
+    // follows the last ` = ` whose left side, spaces trimmed, ends the call.
+    let equals = line.rfind(" = ")?;
+    let call = line[..equals].trim_end();
+    let close = call.len().checked_sub(1)?;
+    if close <= open || !call.ends_with(')') {
         return None;
     }
     let args = split_args(&line[open + 1..close]);
-    let result = parse_result(&line[close + 4..])?;
+    let result = parse_result(&line[equals + 3..])?;
     Some(Call {
         syscall: syscall.to_string(),
         args,
         result,
+        at,
     })
+}
+
+/// `1764637200.123456 openat(...)` (strace `-ttt`) → the time in
+/// microseconds since the epoch, and the call; a line without one as it is.
+fn time_of(line: &str) -> (Option<u64>, &str) {
+    let Some((first, rest)) = line.split_once(' ') else {
+        return (None, line);
+    };
+    let Some((seconds, micros)) = first.split_once('.') else {
+        return (None, line);
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(seconds) || !digits(micros) || micros.len() > 6 {
+        return (None, line);
+    }
+    let (Ok(seconds), Ok(fraction)) = (seconds.parse::<u64>(), micros.parse::<u64>()) else {
+        return (None, line);
+    };
+    let micros = fraction * 10u64.pow(6 - micros.len() as u32);
+    (Some(seconds * 1_000_000 + micros), rest.trim_start())
 }
 
 fn parse_result(text: &str) -> Option<std::result::Result<i64, String>> {
@@ -384,6 +443,31 @@ mod tests {
         );
         assert!(parse_line("--- SIGCHLD {si_signo=SIGCHLD} ---").is_none());
         assert_eq!(parse_line("+++ exited with 3 +++").unwrap().result, Ok(3));
+        let call = parse_line(
+            r#"openat(AT_FDCWD, "/usr/lib/d/", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(path_of(&call).as_deref(), Some("/usr/lib/d"));
+        // With strace -ttt's time first.
+        let call = parse_line(
+            r#"1764637200.123456 openat(AT_FDCWD, "/etc/hosts", O_RDONLY) = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(call.at, Some(1_764_637_200_123_456));
+        assert_eq!(path_of(&call).as_deref(), Some("/etc/hosts"));
+        let exit = parse_line("1764637200.5 +++ exited with 1 +++").unwrap();
+        assert_eq!((exit.result, exit.at), (Ok(1), Some(1_764_637_200_500_000)));
+        // Padded to strace's result column: a short call is still a call.
+        let call = parse_line(
+            r#"access("/dev/urandom", R_OK)            = -1 ENOENT (No such file or directory)"#,
+        )
+        .unwrap();
+        assert_eq!(call.syscall, "access");
+        assert_eq!(call.result, Err("ENOENT".to_string()));
+        assert_eq!(path_of(&call).as_deref(), Some("/dev/urandom"));
+        let call = parse_line(r#"mkdir("/run/d", 0700)                   = 0"#).unwrap();
+        assert_eq!(created_name(&call).as_deref(), Some("/run/d"));
+        assert_eq!(call.result, Ok(0));
         let exit = parse_line("exit_group(1)                           = ?").unwrap();
         assert_eq!((exit.syscall.as_str(), exit.result), (EXIT, Ok(1)));
         assert_eq!(

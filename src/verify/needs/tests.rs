@@ -10,6 +10,16 @@ const EACCES: &str = "-1 EACCES (Permission denied)";
 /// The needs of one process's trace, with a build host holding `files`
 /// (and `dirs`) under a scratch root.
 fn needs_of(lines: &[String], files: &[&str], dirs: &[&str]) -> Vec<Need> {
+    needs_checked(lines, files, dirs, None)
+}
+
+/// [`needs_of`] for a run whose check failed, having begun at `since`.
+fn needs_checked(
+    lines: &[String],
+    files: &[&str],
+    dirs: &[&str],
+    failed_check: Option<u64>,
+) -> Vec<Need> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     for file in files {
@@ -32,7 +42,7 @@ fn needs_of(lines: &[String], files: &[&str], dirs: &[&str]) -> Vec<Need> {
     let events = trace::read(&traces.join("t"), Start::Exec("/usr/sbin/d")).unwrap();
     let host = FsRoot::new(&root);
     let diagnosis = doctor::diagnose(&events, &host);
-    needs(&events, &diagnosis, &host)
+    needs(&events, &diagnosis, &host, failed_check)
 }
 
 fn fixes(needs: &[Need]) -> Vec<String> {
@@ -153,4 +163,146 @@ fn lookups_plugins_presets_and_pam() {
     }
     let secret = needs.iter().find(|n| n.what.ends_with("d.key")).unwrap();
     assert!(matches!(&secret.fix, Fix::Decide { why, .. } if why.contains("secret")));
+}
+
+#[test]
+fn a_device_probed_with_access_in_strace_padding_is_fatal() {
+    // As recorded from a bouncer whose TLS library gives up at start:
+    // strace pads these short calls to its result column.
+    let lines = [
+        "access(\"/dev/urandom\", R_OK)            = -1 ENOENT (No such file or directory)"
+            .to_string(),
+        "access(\"/dev/random\", R_OK)             = -1 ENOENT (No such file or directory)"
+            .to_string(),
+        "exit_group(-1)                          = ?".to_string(),
+    ];
+    let needs = needs_of(&lines, &[], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [r#"devices = ["random"]"#, r#"devices = ["urandom"]"#],
+        "{needs:#?}"
+    );
+    assert!(needs[0].fatal && needs[0].kind == Kind::Device);
+}
+
+#[test]
+fn a_plugin_directory_opened_with_a_slash_is_a_directory_source() {
+    // As recorded from a bouncer listing its module directory: the path
+    // ends in a slash, and something else it opened (chdir("/")) did too.
+    let lines = [
+        "chdir(\"/\")                              = 0".to_string(),
+        format!(
+            "openat(AT_FDCWD, \"/var/lib/d/modules/\", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = {ENOENT}"
+        ),
+        format!(
+            "openat(AT_FDCWD, \"/usr/lib/d/\", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = {ENOENT}"
+        ),
+        "exit_group(-1)                          = ?".to_string(),
+    ];
+    let needs = needs_of(&lines, &[], &["/usr/lib/d"]);
+    assert_eq!(
+        fixes(&needs),
+        [r#"files = [{ source = "/usr/lib/d" }]  # the whole directory"#],
+        "{needs:#?}"
+    );
+    assert!(needs[0].fatal && needs[0].kind == Kind::Tree);
+}
+
+#[test]
+fn a_state_file_opened_for_writing_wants_an_owner_in_the_daemons_directory() {
+    // As recorded from a bouncer that locks its configuration (O_RDWR) in
+    // its data directory, then makes its state directories there.
+    let lines = [
+        "newfstatat(AT_FDCWD, \"/var/lib/d/configs/d.conf\", {st_mode=S_IFREG|0644, st_size=325, ...}, 0) = 0".to_string(),
+        format!("openat(AT_FDCWD, \"/var/lib/d/configs/d.conf\", O_RDWR|O_NOCTTY) = {EACCES}"),
+        format!("mkdir(\"/var/lib/d/moddata\", 0700)      = {EACCES}"),
+        format!("mkdir(\"/run/e\", 0755)                  = {EACCES}"),
+        "exit_group(1)                           = ?".to_string(),
+    ];
+    let needs = needs_of(&lines, &[], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [
+            r#"writable = [{ path = "/var/lib/d" }] and owner = "<the daemon's user>" on the files entry of "/var/lib/d/configs/d.conf""#,
+            // The daemon's own directory, not each one it makes there.
+            r#"writable = [{ path = "/var/lib/d" }]"#,
+            // Under /run the directory it makes is its own.
+            r#"writable = [{ path = "/run/e" }]"#,
+        ],
+        "{needs:#?}"
+    );
+    assert_eq!(needs[0].kind, Kind::Owned);
+    assert!(needs.iter().all(|n| n.fatal));
+}
+
+#[test]
+fn a_service_read_through_libpams_fallback_is_the_daemons_own() {
+    // As recorded from an IRC server whose package ships no PAM file:
+    // libpam reads `other` instead, whose modules the jail lacks.
+    let lines = [
+        format!("openat(AT_FDCWD, \"/etc/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+        format!("openat(AT_FDCWD, \"/usr/lib/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+        "openat(AT_FDCWD, \"/etc/pam.d/other\", O_RDONLY) = 4".to_string(),
+        "openat(AT_FDCWD, \"/etc/pam.d/common-auth\", O_RDONLY) = 5".to_string(),
+        format!(
+            "openat(AT_FDCWD, \"/lib/x86_64-linux-gnu/security/pam_unix.so\", O_RDONLY|O_CLOEXEC) = {ENOENT}"
+        ),
+    ];
+    let needs = needs_of(
+        &lines,
+        &[
+            "/etc/pam.d/other",
+            "/etc/pam.d/common-auth",
+            "/lib/x86_64-linux-gnu/security/pam_unix.so",
+        ],
+        &[],
+    );
+    assert_eq!(
+        fixes(&needs),
+        [r#"presets = ["pam"], pam-service = "ircd""#],
+        "{needs:#?}"
+    );
+}
+
+#[test]
+fn what_it_met_while_serving_a_failed_check_is_fatal_and_first() {
+    // As recorded (strace -ttt) from an IRC server that stays up: a soft
+    // miss at start, then, once the check's client came, the PAM service
+    // it asked for. The daemon never exits: the check's failure tells.
+    let lines = [
+        format!("1764637200.100000 openat(AT_FDCWD, \"/etc/d/motd\", O_RDONLY) = {ENOENT}"),
+        format!("1764637201.200000 openat(AT_FDCWD, \"/etc/pam.d/ircd\", O_RDONLY) = {ENOENT}"),
+    ];
+    let files = ["/etc/d/motd", "/etc/pam.d/ircd"];
+    let since = Some(1_764_637_201_000_000);
+    let needs = needs_checked(&lines, &files, &[], since);
+    assert_eq!(
+        fixes(&needs),
+        [
+            r#"presets = ["pam"], pam-service = "ircd""#,
+            r#"files = [{ source = "/etc/d/motd" }]"#,
+        ],
+        "{needs:#?}"
+    );
+    assert!(needs[0].fatal && !needs[1].fatal, "{needs:#?}");
+    // Without the failed check, nothing is fatal, in the order met.
+    let needs = needs_checked(&lines, &files, &[], None);
+    assert!(needs.iter().all(|n| !n.fatal), "{needs:#?}");
+    assert_eq!(needs[0].what, "/etc/d/motd");
+}
+
+#[test]
+fn a_file_refused_for_writing_in_a_shared_directory_is_no_owner_fix() {
+    // Owning /var/lib or /etc would hand the daemon everyone's files.
+    let lines = [
+        format!("openat(AT_FDCWD, \"/var/lib/d.state\", O_RDWR) = {EACCES}"),
+        format!("openat(AT_FDCWD, \"/etc/d.conf\", O_WRONLY|O_TRUNC) = {EACCES}"),
+    ];
+    let needs = needs_of(&lines, &["/var/lib/d.state", "/etc/d.conf"], &[]);
+    assert!(
+        needs
+            .iter()
+            .all(|n| !matches!(n.fix, Fix::Owner { .. } | Fix::Writable(..))),
+        "{needs:#?}"
+    );
 }
