@@ -15,6 +15,7 @@ pub mod emit;
 pub mod error;
 pub mod learn;
 pub mod manifest;
+pub mod parallel;
 pub mod pipeline;
 pub mod plan;
 pub mod provenance;

@@ -57,6 +57,7 @@ pub(super) fn add_settings_files(
 ) -> Result<Vec<String>> {
     let package_dir = manifest.parent().unwrap_or(Path::new("."));
     let mut warnings = Vec::new();
+    let mut to_check = Vec::new();
     for (index, file) in settings.files.iter().enumerate() {
         let field = format!("files[{index}]");
         let dest = dest_of(&field, file)?;
@@ -78,22 +79,29 @@ pub(super) fn add_settings_files(
         // Executables belong in `executables`, which jails their closures too.
         let mode = file.mode.unwrap_or(0o644);
         hardening::check_file_mode(&field, &dest, mode)?;
+        let kind = EntryKind::File {
+            source: source.host.clone(),
+        };
+        jail.add(&dest, kind, mode, owner, &field)?;
+        to_check.push((field, index, source.host, dest));
+    }
+    // Each source's checks read it whole (a private key may sit anywhere
+    // in it): on every core, the first finding in the settings' order.
+    let checked = crate::parallel::map(&to_check, |(field, index, real, dest)| {
+        let file = &settings.files[*index];
         hardening::check_source(
             &hardening::Source {
-                setting: &field,
+                setting: field,
                 declared: &file.source,
-                real: &source.host,
-                dest: &dest,
+                real,
+                dest,
                 allow_secret: file.allow_secret,
                 allow_setid: file.allow_setid,
             },
             true,
-        )?;
-        let kind = EntryKind::File {
-            source: source.host,
-        };
-        jail.add(&dest, kind, mode, owner, &field)?;
-    }
+        )
+    });
+    checked.into_iter().collect::<Result<Vec<()>>>()?;
     Ok(warnings)
 }
 

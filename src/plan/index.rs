@@ -19,8 +19,9 @@ use crate::manifest::{
 /// Where the file list lives inside every jail.
 pub const INDEX_PATH: &str = "/.jailpack.json";
 
-pub(super) fn finish(plan: &mut Plan) -> Result<()> {
-    let hashes = hash_files(&plan.entries)?;
+/// Adds each file's hash and size (`hashes`, from [`hash_files`]) and the
+/// jail's own file list.
+pub(super) fn finish(plan: &mut Plan, hashes: Vec<Option<Hashed>>) -> Result<()> {
     for (entry, hash) in plan.entries.iter_mut().zip(hashes) {
         let (sha256, size) = match (&entry.kind, hash) {
             (EntryKind::File { .. }, Some((sha256, size))) => (Some(sha256), size),
@@ -59,40 +60,21 @@ pub(super) fn finish(plan: &mut Plan) -> Result<()> {
 /// The SHA-256 and size of every file entry's source, on every core (the
 /// files are independent; reading and hashing them is most of a plan).
 /// A file's SHA-256 (hex) and size.
-type Hashed = (String, u64);
+pub(super) type Hashed = (String, u64);
 
-fn hash_files(entries: &[Entry]) -> Result<Vec<Option<Hashed>>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Hashed>>>> =
-        Mutex::new((0..entries.len()).map(|_| None).collect());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = entries.get(index) else {
-                        return;
-                    };
-                    let EntryKind::File { source } = &entry.kind else {
-                        continue;
-                    };
-                    let hash = sha256_file(source).map_err(|e| Error::Read {
-                        path: source.clone(),
-                        source: e,
-                    });
-                    if let Ok(mut results) = results.lock() {
-                        results[index] = Some(hash);
-                    }
-                }
-            });
-        }
-    });
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+pub(super) fn hash_files(entries: &[Entry]) -> Result<Vec<Option<Hashed>>> {
+    crate::parallel::map(entries, |entry| {
+        let EntryKind::File { source } = &entry.kind else {
+            return Ok(None);
+        };
+        sha256_file(source).map(Some).map_err(|e| Error::Read {
+            path: source.clone(),
+            source: e,
+        })
+    })
+    .into_iter()
     // The first error in entry order, as a loop over them would give.
-    results.into_iter().map(|hash| hash.transpose()).collect()
+    .collect()
 }
 
 /// The manifest of the plan's entries, without artifacts: after the plan

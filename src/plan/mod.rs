@@ -239,8 +239,16 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
         provenance: Provenance::default(),
         warnings,
     };
-    plan.provenance = provenance::find(&index::manifest(&plan).files, root, os, &built.crates)?;
-    index::finish(&mut plan)?;
+    // Reading the package databases and hashing every file are both most
+    // of a plan's time, and independent: side by side.
+    let files = index::manifest(&plan).files;
+    let (found, hashes) = std::thread::scope(|scope| {
+        let found = scope.spawn(|| provenance::find(&files, root, os, &built.crates));
+        let hashes = index::hash_files(&plan.entries);
+        (found.join(), hashes)
+    });
+    plan.provenance = found.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    index::finish(&mut plan, hashes?)?;
     Ok(plan)
 }
 
