@@ -88,18 +88,7 @@ fn nsd_learns_its_state_temp_and_pidfile_directories() {
     }
     let dir = scratch("learn-nsd");
     let port = free_port();
-    std::fs::write(
-        dir.join("nsd.conf"),
-        format!(
-            "server:\n    ip-address: 127.0.0.1\n    port: {port}\n    server-count: 1\n    zonesdir: \"/etc/nsd\"\n    username: \"\"\nremote-control:\n    control-enable: no\nzone:\n    name: example.test\n    zonefile: example.test.zone\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("example.test.zone"),
-        "$ORIGIN example.test.\n$TTL 3600\n@ IN SOA ns admin 1 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.1\nwww IN A 192.0.2.1\n",
-    )
-    .unwrap();
+    crate::support::write_nsd_config(&dir, port);
     let settings = generic(
         &dir,
         &["-d", "-c", "/etc/nsd/nsd.conf"],

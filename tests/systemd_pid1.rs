@@ -389,18 +389,7 @@ fn a_daemon_with_state_runtime_and_temp_directories_runs_under_systemd() {
     // its RuntimeDirectory=, or the unit fails at 226/NAMESPACE.
     let out_dir = scratch("nsd-systemd");
     let port = 10053;
-    std::fs::write(
-        out_dir.join("nsd.conf"),
-        format!(
-            "server:\n    ip-address: 127.0.0.1\n    port: {port}\n    server-count: 1\n    zonesdir: \"/etc/nsd\"\n    username: \"\"\nremote-control:\n    control-enable: no\nzone:\n    name: example.test\n    zonefile: example.test.zone\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        out_dir.join("example.test.zone"),
-        "$ORIGIN example.test.\n$TTL 3600\n@ IN SOA ns admin 1 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.1\nwww IN A 192.0.2.1\n",
-    )
-    .unwrap();
+    crate::support::write_nsd_config(&out_dir, port);
     let settings = out_dir.join("jail.toml");
     std::fs::write(
         &settings,

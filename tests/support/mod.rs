@@ -563,3 +563,22 @@ pub fn cargo_offline_first(dir: &Path, target_dir: &Path, args: &[&str]) -> Outp
     }
     run(false)
 }
+
+/// NSD's configuration for the tests, `nsd.conf` and the zone it serves
+/// (`www.example.test A 192.0.2.1`) written in `dir`: on 127.0.0.1:`port`,
+/// one server process, the zone files in /etc/nsd, no privilege drop of
+/// its own (`username: ""`: the jail's user is already its own).
+pub fn write_nsd_config(dir: &Path, port: u16) {
+    std::fs::write(
+        dir.join("nsd.conf"),
+        format!(
+            "server:\n    ip-address: 127.0.0.1\n    port: {port}\n    server-count: 1\n    zonesdir: \"/etc/nsd\"\n    username: \"\"\nremote-control:\n    control-enable: no\nzone:\n    name: example.test\n    zonefile: example.test.zone\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("example.test.zone"),
+        "$ORIGIN example.test.\n$TTL 3600\n@ IN SOA ns admin 1 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.1\nwww IN A 192.0.2.1\n",
+    )
+    .unwrap();
+}
