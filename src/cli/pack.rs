@@ -275,6 +275,13 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Flags> {
     if let (Some(flag), false) = (flags.learn_flag, flags.learn) {
         return Err(Error::Usage(format!("{flag} only goes with --learn")));
     }
+    // --learn's rounds print their diffs and diagnoses on stdout, which
+    // JSON lines must have to themselves: refused rather than mixed.
+    if flags.learn && flags.format == MessageFormat::Json {
+        return Err(Error::Usage(
+            "--learn prints its rounds for a person and has no --message-format json; learn the settings first, then make the jail with --message-format json".to_string(),
+        ));
+    }
     flags.compression.check().map_err(Error::Usage)?;
     if let Some(prebuilt) = &flags.prebuilt {
         if prebuilt.binary.as_os_str().is_empty() {
@@ -326,6 +333,16 @@ mod tests {
 
     fn parse_strs(args: &[&str]) -> Result<Flags> {
         parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn learn_refuses_json_messages_rather_than_mixing_them_with_its_rounds() {
+        let err = parse_strs(&["--learn", "--message-format", "json"])
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("--learn"), "{err}");
+        assert!(parse_strs(&["--learn", "--message-format", "human"]).is_ok());
+        assert!(parse_strs(&["--message-format", "json"]).is_ok());
     }
 
     #[test]
