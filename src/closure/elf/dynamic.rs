@@ -114,9 +114,16 @@ fn split(list: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_string)
 }
 
+/// The longest name read: PATH_MAX.
+const MAX_STRING: usize = 4096;
+/// All the names of one object together, at most (real ones: a few KiB).
+const MAX_STRINGS: usize = 1 << 20;
+
 /// The dynamic string table.
 struct Strings<'a> {
     bytes: &'a [u8],
+    /// The bytes of the names read so far.
+    total: std::cell::Cell<usize>,
 }
 
 impl<'a> Strings<'a> {
@@ -136,10 +143,16 @@ impl<'a> Strings<'a> {
             // No string table: any string asked for is an error below.
             _ => &[],
         };
-        Ok(Strings { bytes })
+        Ok(Strings {
+            bytes,
+            total: std::cell::Cell::new(0),
+        })
     }
 
-    /// The string at `offset`, up to its NUL.
+    /// The string at `offset`, up to its NUL. A name longer than a path
+    /// may be (PATH_MAX) is refused, and so is more than [`MAX_STRINGS`]
+    /// of them in all: hostile tables pointing many entries at one huge
+    /// string must not cost memory by the gigabyte.
     fn get(&self, offset: u64, what: &str) -> Parse<String> {
         let rest = usize::try_from(offset)
             .ok()
@@ -147,8 +160,18 @@ impl<'a> Strings<'a> {
             .ok_or_else(|| format!("{what} names string {offset}, past the string table"))?;
         let end = rest
             .iter()
+            .take(MAX_STRING + 1)
             .position(|b| *b == 0)
-            .ok_or_else(|| format!("{what}'s string is not terminated"))?;
+            .ok_or_else(|| {
+                format!("{what}'s string is not terminated within {MAX_STRING} bytes")
+            })?;
+        let total = self.total.get() + end;
+        if total > MAX_STRINGS {
+            return Err(format!(
+                "the dynamic section names more than {MAX_STRINGS} bytes of strings"
+            ));
+        }
+        self.total.set(total);
         String::from_utf8(rest[..end].to_vec()).map_err(|_| format!("{what}'s string is not UTF-8"))
     }
 }
@@ -163,6 +186,7 @@ fn needs(
     let mut needs = Vec::new();
     let mut seen = 0;
     loop {
+        image.within(at, 16, "a DT_VERNEED entry")?;
         let (aux_count, file, aux, next) = (
             image.u16(at + 2)?,
             image.u32(at + 4)?,
@@ -176,6 +200,7 @@ fn needs(
             if seen > MAX_VERSION_ENTRIES {
                 return Err("DT_VERNEED has too many entries".to_string());
             }
+            image.within(aux_at, 16, "a DT_VERNEED entry")?;
             let (hash, flags, name, aux_next) = (
                 image.u32(aux_at)?,
                 image.u16(aux_at + 4)?,
@@ -222,6 +247,7 @@ fn definitions(
         if read > MAX_VERSION_ENTRIES {
             return Err("DT_VERDEF has too many entries".to_string());
         }
+        image.within(at, 20, "a DT_VERDEF entry")?;
         let (flags, aux_count, hash, aux, next) = (
             image.u16(at + 2)?,
             image.u16(at + 6)?,
@@ -231,6 +257,7 @@ fn definitions(
         );
         if flags & VER_FLG_BASE == 0 && aux_count > 0 {
             let aux_at = at.checked_add(aux as usize).ok_or("DT_VERDEF overflows")?;
+            image.within(aux_at, 8, "a DT_VERDEF entry")?;
             definitions.push(Version {
                 name: strings.get(image.u32(aux_at)?.into(), "a version definition")?,
                 hash,

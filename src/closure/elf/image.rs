@@ -135,6 +135,7 @@ impl<'a> Image<'a> {
                 .checked_add(index * u64::from(header.phentsize))
                 .and_then(|o| usize::try_from(o).ok())
                 .ok_or("program header offset overflows")?;
+            self.within(base, size, "a program header")?;
             let segment = if wide {
                 Segment {
                     kind: self.u32(base)?,
@@ -174,11 +175,13 @@ impl<'a> Image<'a> {
                 header.shentsize
             ));
         }
-        header
+        let base = header
             .shoff
             .checked_add(u64::from(index) * u64::from(header.shentsize))
             .and_then(|o| usize::try_from(o).ok())
-            .ok_or_else(|| "section header offset overflows".to_string())
+            .ok_or_else(|| "section header offset overflows".to_string())?;
+        self.within(base, if wide { 64 } else { 40 }, "a section header")?;
+        Ok(base)
     }
 
     fn section_at(&self, header: &Header, index: u16) -> Parse<Section> {
@@ -198,6 +201,15 @@ impl<'a> Image<'a> {
                 align: self.u32(base + 32)?.into(),
             }
         })
+    }
+
+    /// Checks that `len` bytes at `offset` lie inside the file, so that
+    /// the fields read at offsets below `len` from there cannot overflow.
+    pub fn within(&self, offset: usize, len: usize, what: &str) -> Parse<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.bytes.len() => Ok(()),
+            _ => Err(format!("truncated: {what} lies past the end of the file")),
+        }
     }
 
     /// The file bytes `[offset, offset + len)`, or an error naming `what`.

@@ -106,6 +106,9 @@ impl ElfObject {
             Some(s) => {
                 let bytes = image.slice(s.offset, s.file_size, "the interpreter's name")?;
                 let name = bytes.split(|b| *b == 0).next().unwrap_or(bytes);
+                if name.is_empty() {
+                    return Err("its PT_INTERP names no interpreter".to_string());
+                }
                 Some(
                     String::from_utf8(name.to_vec())
                         .map_err(|_| "the interpreter's name is not UTF-8".to_string())?,

@@ -7,6 +7,9 @@ use super::image::{Header, Image, PT_NOTE, Segment};
 
 /// The `.note.dlopen` note type (https://systemd.io/ELF_DLOPEN_METADATA/).
 const NT_FDO_DLOPEN: u32 = 0x407c_0c0a;
+/// Notes read from one object at most: real ones carry a handful, and a
+/// hostile file must not make the reading quadratic.
+const MAX_NOTES: usize = 1024;
 
 /// The notes of one object.
 #[derive(Default)]
@@ -31,6 +34,7 @@ pub fn read(image: &Image, header: &Header, segments: &[Segment]) -> Notes {
                 .map(|s| (s.offset, s.size, s.align)),
         );
     let mut notes = Notes::default();
+    let mut budget = MAX_NOTES;
     for (offset, size, align) in areas {
         let Ok(bytes) = image.slice(offset, size, "a note") else {
             continue;
@@ -38,12 +42,18 @@ pub fn read(image: &Image, header: &Header, segments: &[Segment]) -> Notes {
         // Notes are padded to 4 bytes, or to 8 in an area aligned so
         // (GNU property notes).
         let align = if align == 8 { 8 } else { 4 };
-        read_area(image, bytes, align, &mut notes);
+        read_area(image, bytes, align, &mut notes, &mut budget);
     }
     notes
 }
 
-fn read_area(image: &Image, bytes: &[u8], align: usize, notes: &mut Notes) {
+pub(super) fn read_area(
+    image: &Image,
+    bytes: &[u8],
+    align: usize,
+    notes: &mut Notes,
+    budget: &mut usize,
+) {
     let word = |at: usize| -> Option<u32> {
         let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
         Some(if image.little_endian {
@@ -57,6 +67,10 @@ fn read_area(image: &Image, bytes: &[u8], align: usize, notes: &mut Notes) {
     while let (Some(name_size), Some(desc_size), Some(kind)) =
         (word(at), word(at + 4), word(at + 8))
     {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
         let name_at = at + 12;
         let Some(desc_at) = pad(name_size as usize).and_then(|n| name_at.checked_add(n)) else {
             return;

@@ -272,3 +272,82 @@ fn a_truncated_loadable_segment_is_an_error() {
     let err = ElfObject::parse(&whole[..0x3f0]).unwrap_err();
     assert!(err.contains("truncated"), "{err}");
 }
+
+#[test]
+fn offsets_near_the_end_of_the_address_space_are_errors_not_overflows() {
+    let mut bytes = image(Class::Elf64, true);
+    // e_shoff at offset 40: the section header table "at" 2^64 - 2.
+    bytes[40..48].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
+    // e_shentsize 64, e_shnum 5.
+    bytes[58..60].copy_from_slice(&64u16.to_le_bytes());
+    bytes[60..62].copy_from_slice(&5u16.to_le_bytes());
+    // The loader never reads section headers: the object still parses,
+    // its note sections (none readable) passed over.
+    assert!(ElfObject::parse(&bytes).is_ok());
+    // With e_shnum 0, the count lives in section header 0: unreadable.
+    bytes[60..62].copy_from_slice(&0u16.to_le_bytes());
+    assert!(
+        ElfObject::parse(&bytes)
+            .unwrap_err()
+            .contains("past the end")
+    );
+}
+
+#[test]
+fn names_are_bounded_so_a_small_file_cannot_cost_gigabytes() {
+    // DT_NEEDED pointing at a string with no NUL for longer than PATH_MAX.
+    let mut bytes = image(Class::Elf64, true);
+    let long = vec![b'a'; 0x100];
+    let mut tail = long.clone();
+    tail.extend(std::iter::repeat_n(b'b', 8192));
+    // Grow the file and the loaded segment, and point the string table
+    // and DT_NEEDED at the unterminated run.
+    let at = bytes.len();
+    bytes.extend(&tail);
+    let size = bytes.len() as u64;
+    bytes[0x40 + 32..0x40 + 40].copy_from_slice(&size.to_le_bytes());
+    bytes[0x100 + 4 * 16 + 8..0x100 + 4 * 16 + 16]
+        .copy_from_slice(&(0x1000 + at as u64).to_le_bytes());
+    bytes[0x100 + 5 * 16 + 8..0x100 + 5 * 16 + 16]
+        .copy_from_slice(&(tail.len() as u64).to_le_bytes());
+    bytes[0x100 + 8..0x100 + 16].copy_from_slice(&0u64.to_le_bytes());
+    let err = ElfObject::parse(&bytes).unwrap_err();
+    assert!(err.contains("not terminated within 4096 bytes"), "{err}");
+}
+
+#[test]
+fn an_empty_interpreter_name_is_an_error() {
+    let mut bytes = image(Class::Elf64, true);
+    // Turn the PT_DYNAMIC header into a PT_INTERP over a NUL byte.
+    bytes[0x40 + 56..0x40 + 60].copy_from_slice(&3u32.to_le_bytes());
+    bytes[0x40 + 56 + 8..0x40 + 56 + 16].copy_from_slice(&0x3ffu64.to_le_bytes());
+    bytes[0x40 + 56 + 32..0x40 + 56 + 40].copy_from_slice(&1u64.to_le_bytes());
+    let err = ElfObject::parse(&bytes).unwrap_err();
+    assert!(err.contains("PT_INTERP"), "{err}");
+}
+
+#[test]
+fn a_flood_of_notes_is_read_in_bounded_time() {
+    // 200,000 notes, each with a name of its own: read in linear time,
+    // the first ones only.
+    let mut area = Vec::new();
+    for n in 0..200_000u32 {
+        let name = format!("{:07}\0", n % 10_000_000);
+        area.extend(8u32.to_le_bytes());
+        area.extend(0u32.to_le_bytes());
+        area.extend(1u32.to_le_bytes());
+        area.extend(name.as_bytes());
+    }
+    let whole = image(Class::Elf64, true);
+    let image = image::Image {
+        bytes: &whole,
+        class: Class::Elf64,
+        little_endian: true,
+    };
+    let started = std::time::Instant::now();
+    let mut notes = notes::Notes::default();
+    let mut budget = 1024;
+    notes::read_area(&image, &area, 4, &mut notes, &mut budget);
+    assert_eq!(notes.names.len(), 1024);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
