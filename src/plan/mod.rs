@@ -204,7 +204,9 @@ pub fn plan(built: &Built, closure: &Closure, root: &FsRoot, mtime: u64) -> Resu
     )?;
     let services = services::kinds(settings, os);
     let templates = services::custom_templates(settings, manifest)?;
-    mount_points::add(&mut jail, os, &services, &templates, &writable, manifest)?;
+    mount_points::add(
+        &mut jail, os, &services, &templates, &writable, &who, manifest,
+    )?;
     hardening::check_tree(jail.entries(), &who.user, &who.group)?;
     let mut plan = Plan {
         version: built.package.version.clone(),

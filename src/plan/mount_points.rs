@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::accounts::Who;
 use super::jail::Jail;
 use super::{CustomTemplate, EntryKind, Owner, Writable};
 use crate::closure::target::Os;
@@ -37,6 +38,7 @@ pub(super) fn add(
     services: &[ServiceKind],
     templates: &[CustomTemplate],
     writable: &[Writable],
+    who: &Who,
     manifest: &Path,
 ) -> Result<()> {
     if os != Os::Linux || !services.contains(&ServiceKind::Systemd) {
@@ -53,7 +55,7 @@ pub(super) fn add(
         None => crate::templates::source(ServiceKind::Systemd).to_string(),
     };
     let settings = unit_settings(&source);
-    check_hidden(jail, &settings, writable, manifest)?;
+    check_hidden(jail, &settings, writable, who, manifest)?;
     for (path, kind, mode, why) in needed(&settings) {
         let present = |p: &Path| jail.entries().contains_key(p);
         if present(&path) {
@@ -72,15 +74,21 @@ pub(super) fn add(
 
 /// Refuses what the unit's own mounts would hide from the daemon: a file
 /// under /run (an empty tmpfs with `MountAPIVFS=`), /proc or /sys, or
-/// under /dev but a device node (`PrivateDevices=` brings its own). A
-/// writable directory under /run becomes the unit's `RuntimeDirectory=`
-/// (systemd makes it, owned by the daemon, and mounts it there): the
-/// whole /run cannot be, and systemd gives all of them one mode. Files
-/// under /tmp and /var/tmp turn `PrivateTmp=` off (see the unit).
+/// under /dev but a device node (`PrivateDevices=` brings its own), and a
+/// writable directory under /proc or /sys (its `ReadWritePaths=` would fail
+/// every start). Files under /tmp and /var/tmp turn `PrivateTmp=` off
+/// (see the unit). A writable directory under /run becomes the unit's
+/// `RuntimeDirectory=`, which systemd makes in the host's own /run, shared
+/// by every unit and removed at stop: only the unit's own name there,
+/// `/run/<name>` and below, is ever the jail's (never `/run/systemd` or
+/// `/run/lock`), in plain characters (systemd reads `:` and quotes in
+/// that setting its own way), owned as systemd makes it (the daemon's
+/// user and group) and with one mode for all.
 fn check_hidden(
     jail: &Jail,
     settings: &BTreeMap<String, String>,
     writable: &[Writable],
+    who: &Who,
     manifest: &Path,
 ) -> Result<()> {
     let refuse = |message: String| Error::Settings {
@@ -96,23 +104,24 @@ fn check_hidden(
     let api_vfs = on("RootDirectory") && !off("MountAPIVFS");
     let private_devices = on("PrivateDevices");
     for (path, entry) in jail.entries() {
+        let under = |dir: &str| path.starts_with(dir);
+        let is_writable = writable.iter().any(|w| w.path == *path);
         // Empty directories hide nothing; device nodes under /dev are
         // the allow-list's, which the unit's private /dev also holds.
-        if matches!(
-            entry.kind,
-            EntryKind::Directory | EntryKind::CharDevice { .. }
-        ) {
-            continue;
-        }
-        let under = |dir: &str| path.starts_with(dir);
-        let hidden_by = if api_vfs && (under("/proc") || under("/sys")) {
-            Some("its own /proc and /sys (MountAPIVFS=)")
-        } else if api_vfs && under("/run") {
-            Some("an empty /run (MountAPIVFS=)")
-        } else if (api_vfs || private_devices) && under("/dev") {
-            Some("its own /dev (MountAPIVFS=, PrivateDevices=)")
-        } else {
-            None
+        let hidden_by = match entry.kind {
+            EntryKind::Directory if !is_writable => None,
+            EntryKind::Directory if api_vfs && (under("/proc") || under("/sys")) => {
+                Some("its own /proc and /sys (MountAPIVFS=)")
+            }
+            EntryKind::Directory | EntryKind::CharDevice { .. } => None,
+            _ if api_vfs && (under("/proc") || under("/sys")) => {
+                Some("its own /proc and /sys (MountAPIVFS=)")
+            }
+            _ if api_vfs && under("/run") => Some("an empty /run (MountAPIVFS=)"),
+            _ if (api_vfs || private_devices) && under("/dev") => {
+                Some("its own /dev (MountAPIVFS=, PrivateDevices=)")
+            }
+            _ => None,
         };
         if let Some(mount) = hidden_by {
             return Err(refuse(format!(
@@ -125,14 +134,31 @@ fn check_hidden(
     if !api_vfs {
         return Ok(());
     }
+    let own = Path::new("/run").join(&who.name);
     let runtime: Vec<&Writable> = writable
         .iter()
         .filter(|w| w.path.starts_with("/run"))
         .collect();
-    if runtime.iter().any(|w| w.path == Path::new("/run")) {
-        return Err(refuse(
-            "writable /run: the systemd unit's /run is an empty tmpfs of its own (MountAPIVFS=); name the directory under it the daemon writes, e.g. /run/<name>, which becomes the unit's RuntimeDirectory=".to_string(),
-        ));
+    for w in &runtime {
+        let shown = w.path.display();
+        if !w.path.starts_with(&own) {
+            return Err(refuse(format!(
+                "writable {shown}: under systemd a directory in /run is the unit's RuntimeDirectory=, made in the host's own /run, which every unit shares, and removed at stop; only {} and below belong to this unit: have the daemon use that (or name the jail after the directory), or leave `systemd` out of `services`",
+                own.display()
+            )));
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || "._-/".contains(c);
+        if !w.path.to_string_lossy().chars().all(plain) {
+            return Err(refuse(format!(
+                "writable {shown}: the systemd unit's RuntimeDirectory= takes letters, digits, `.`, `_` and `-` only (it reads `:` and quotes its own way)"
+            )));
+        }
+        if (w.owner.as_str(), w.group.as_str()) != (who.user.as_str(), who.group.as_str()) {
+            return Err(refuse(format!(
+                "writable {shown} owned by {}:{}: systemd makes a RuntimeDirectory= owned by the unit's User= and Group= ({}:{}); leave its owner out",
+                w.owner, w.group, who.user, who.group
+            )));
+        }
     }
     if let Some(other) = runtime.iter().find(|w| w.mode != runtime[0].mode) {
         return Err(refuse(format!(
@@ -261,9 +287,18 @@ mod tests {
         }
     }
 
-    /// The embedded unit's settings over a jail holding `file`.
+    /// The embedded unit's settings over the jail `d` holding `file`.
     fn hidden(file: Option<&str>, writable: &[Writable]) -> Result<()> {
-        let mut jail = Jail::new(Path::new("/var/jail/d"), Os::Linux);
+        let who = Who {
+            name: "d".into(),
+            jail_root: "/var/jail/d".into(),
+            exec: "/usr/sbin/d".into(),
+            user: "_d".into(),
+            group: "_d".into(),
+            uid: None,
+            gid: None,
+        };
+        let mut jail = Jail::new(&who.jail_root, Os::Linux);
         if let Some(file) = file {
             let source = PathBuf::from("/etc/hostname");
             jail.add(
@@ -280,7 +315,7 @@ mod tests {
                 .unwrap();
         }
         let settings = unit_settings(crate::templates::source(ServiceKind::Systemd));
-        check_hidden(&jail, &settings, writable, Path::new("/x/Cargo.toml"))
+        check_hidden(&jail, &settings, writable, &who, Path::new("/x/Cargo.toml"))
     }
 
     #[test]
@@ -289,18 +324,42 @@ mod tests {
             let err = hidden(Some(file), &[]).unwrap_err().to_string();
             assert!(err.contains(file) && err.contains("hidden"), "{err}");
         }
+        // A writable directory systemd mounts over: every start would fail.
+        for dir in ["/proc/x", "/sys/fs/x"] {
+            let err = hidden(None, &[writable(dir, 0o750)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(dir) && err.contains("hidden"), "{err}");
+        }
         // Below /tmp is allowed: the unit turns PrivateTmp= off then.
         hidden(Some("/tmp/d/seed"), &[]).unwrap();
+    }
+
+    #[test]
+    fn only_the_units_own_run_directory_may_be_writable() {
         hidden(
             Some("/etc/d.conf"),
-            &[writable("/run/d", 0o750), writable("/run/e", 0o750)],
+            &[writable("/run/d", 0o750), writable("/run/d/e", 0o750)],
         )
         .unwrap();
-        let err = hidden(None, &[writable("/run", 0o755)]).unwrap_err();
-        assert!(err.to_string().contains("RuntimeDirectory="), "{err}");
+        // The host's /run is every unit's: never another's directory.
+        for dir in ["/run", "/run/systemd", "/run/lock", "/run/dd", "/run/e/d"] {
+            let err = hidden(None, &[writable(dir, 0o755)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("/run/d and below"), "{dir}: {err}");
+        }
+        let err = hidden(None, &[writable("/run/d/a:b", 0o750)]).unwrap_err();
+        assert!(err.to_string().contains("letters, digits"), "{err}");
+        let root_owned = Writable {
+            owner: "root".into(),
+            ..writable("/run/d", 0o750)
+        };
+        let err = hidden(None, &[root_owned]).unwrap_err();
+        assert!(err.to_string().contains("User= and Group="), "{err}");
         let err = hidden(
             None,
-            &[writable("/run/d", 0o750), writable("/run/e", 0o700)],
+            &[writable("/run/d", 0o750), writable("/run/d/e", 0o700)],
         )
         .unwrap_err();
         assert!(err.to_string().contains("one mode"), "{err}");

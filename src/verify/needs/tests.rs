@@ -306,3 +306,64 @@ fn a_file_refused_for_writing_in_a_shared_directory_is_no_owner_fix() {
         "{needs:#?}"
     );
 }
+
+#[test]
+fn a_creation_outside_the_daemons_own_directories_is_a_persons_decision() {
+    // Learn must never make the system's or everyone's directories
+    // writable, nor one whose files the daemon runs (its plugins).
+    let places = [
+        (
+            "openat(AT_FDCWD, \"/var/log/d.log\", O_WRONLY|O_CREAT|O_APPEND, 0640)",
+            "/var/log",
+        ),
+        (
+            "openat(AT_FDCWD, \"/var/d.lock\", O_RDWR|O_CREAT, 0600)",
+            "/var",
+        ),
+        (
+            "openat(AT_FDCWD, \"/srv/d.db\", O_RDWR|O_CREAT, 0600)",
+            "/srv",
+        ),
+        (
+            "openat(AT_FDCWD, \"/etc/ssl/d.new\", O_WRONLY|O_CREAT, 0600)",
+            "/etc/ssl",
+        ),
+        (
+            "openat(AT_FDCWD, \"/root/.ssh/known_hosts\", O_WRONLY|O_CREAT, 0600)",
+            "/root/.ssh",
+        ),
+        (
+            "openat(AT_FDCWD, \"/usr/lib/d/plugin.cache\", O_WRONLY|O_CREAT, 0644)",
+            "/usr/lib/d",
+        ),
+        ("mkdir(\"/var/lib\", 0755)", "/var/lib"),
+    ];
+    for (call, dir) in places {
+        let needs = needs_of(&[format!("{call} = {EACCES}")], &[], &[]);
+        assert_eq!(needs.len(), 1, "{call}: {needs:#?}");
+        let Fix::Decide { line, why } = &needs[0].fix else {
+            panic!("{call}: proposed {:?}", needs[0].fix);
+        };
+        assert_eq!(
+            line,
+            &format!("writable = [{{ path = {dir:?} }}]"),
+            "{call}"
+        );
+        assert!(why.contains("person's decision"), "{why}");
+    }
+    // A file opened for writing in a shared or code directory: no owner.
+    for file in [
+        "/usr/share/d.dat",
+        "/usr/local/etc/d.conf",
+        "/etc/ssl/private/d.key",
+    ] {
+        let line = format!("openat(AT_FDCWD, \"{file}\", O_RDWR) = {EACCES}");
+        let needs = needs_of(&[line], &[file], &[]);
+        assert!(
+            needs
+                .iter()
+                .all(|n| !matches!(n.fix, Fix::Owner { .. } | Fix::Writable(..))),
+            "{file}: {needs:#?}"
+        );
+    }
+}

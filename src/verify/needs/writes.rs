@@ -58,7 +58,18 @@ pub(super) fn creation(event: &Event) -> Option<Need> {
     let temp = TEMP_DIRS.iter().find(|t| dir.starts_with(t));
     let fix = match temp {
         Some(temp) => Fix::Writable((*temp).to_string(), Some(0o1777)),
-        None => Fix::Writable(dir.display().to_string(), None),
+        // A daemon's own directory (`/var/lib/<d>`, `/run/<d>`, or below).
+        None if own_dir(&dir).is_some() => Fix::Writable(dir.display().to_string(), None),
+        // Anywhere else (`/var/log`, `/srv`, `/etc/ssl`, `/usr/lib/<d>`,
+        // `/root/.ssh`) the directory is the system's or everyone's, or
+        // holds what the daemon runs: a person decides.
+        None => Fix::Decide {
+            line: format!("writable = [{{ path = {:?} }}]", dir.display().to_string()),
+            why: format!(
+                "{} is not a directory of the daemon's own (such as /var/lib/<name> or /run/<name>): making it writable is a person's decision, or the daemon's configuration can point it at one of its own",
+                dir.display()
+            ),
+        },
     };
     Some(need(Kind::Writable, name, event, fix))
 }
@@ -75,19 +86,11 @@ pub(super) fn rewrite(event: &Event) -> Option<Need> {
     if KERNEL_TOPS.iter().any(|top| file.starts_with(top)) {
         return None;
     }
-    let parent = file.parent()?;
-    let dir = own_dir(parent).unwrap_or_else(|| parent.to_path_buf());
-    // Never a place of the system's or everyone's (`/var/lib/d.conf`,
-    // `/etc/d.conf`, `/tmp/x`): that is a person's decision (doctor says
-    // "permission denied" for it).
-    let shared = STATE_PARENTS
-        .iter()
-        .chain(&TEMP_DIRS)
-        .any(|p| dir == Path::new(p))
-        || TEMP_DIRS.iter().any(|t| dir.starts_with(t))
-        || dir == Path::new("/")
-        || hardening::check_writable_path("writable", &dir).is_err();
-    if shared {
+    // Only in a directory of the daemon's own (`/var/lib/<d>/…`): anywhere
+    // else (`/var/lib/d.conf`, `/etc/d.conf`, `/usr/share/d.dat`, `/tmp/x`)
+    // that is a person's decision (doctor says "permission denied" for it).
+    let dir = own_dir(file.parent()?)?;
+    if hardening::check_writable_path("writable", &dir).is_err() {
         return None;
     }
     let fix = Fix::Owner {
