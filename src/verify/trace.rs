@@ -100,7 +100,10 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
         }
     }
     let mut queue: VecDeque<u32> = from.keys().copied().collect();
+    // Parents before the children they forked (for the working directory).
+    let mut order: Vec<u32> = Vec::new();
     while let Some(pid) = queue.pop_front() {
+        order.push(pid);
         let begin = from[&pid];
         for call in &calls[&pid][begin..] {
             let forks = ["clone", "clone3", "fork", "vfork"].contains(&call.syscall.as_str());
@@ -113,9 +116,34 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
             }
         }
     }
+    // Each process's working directory: `/` where the program starts
+    // after chroot(8) (which changes to it), unknown under `--probe`;
+    // inherited at a fork, followed through `chdir`, lost at `fchdir`.
+    let mut inherited: BTreeMap<u32, Option<String>> = BTreeMap::new();
     let mut events = Vec::new();
-    for (pid, begin) in from {
+    for pid in order {
+        let begin = from[&pid];
+        let mut cwd: Option<String> = match inherited.remove(&pid) {
+            Some(cwd) => cwd,
+            None if matches!(start, Start::Chroot) => Some("/".to_string()),
+            None => None,
+        };
         for call in &calls[&pid][begin..] {
+            let forks = ["clone", "clone3", "fork", "vfork"].contains(&call.syscall.as_str());
+            if let (true, Ok(child)) = (forks, &call.result) {
+                inherited.insert(*child as u32, cwd.clone());
+            }
+            match (call.syscall.as_str(), &call.result) {
+                ("chdir", Ok(0)) => {
+                    cwd = call
+                        .args
+                        .first()
+                        .and_then(|a| string_arg(a))
+                        .and_then(|dir| absolute(dir, cwd.as_deref()));
+                }
+                ("fchdir", Ok(0)) => cwd = None,
+                _ => {}
+            }
             if call.syscall == EXIT {
                 events.push(Event {
                     pid,
@@ -128,8 +156,8 @@ pub fn read(prefix: &Path, start: Start) -> Result<Vec<Event>> {
                 });
                 continue;
             }
-            let creates = created_name(call);
-            let path = path_of(call).or_else(|| creates.clone());
+            let creates = created_name(call, cwd.as_deref());
+            let path = path_of(call, cwd.as_deref()).or_else(|| creates.clone());
             if let Some(path) = path {
                 events.push(Event {
                     pid,
@@ -180,12 +208,15 @@ fn read_bounded(path: &Path, budget: &mut u64) -> std::io::Result<Vec<String>> {
 }
 
 /// The absolute path a call works on, if any: the first argument, or the
-/// second after `AT_FDCWD` (paths relative to another descriptor are skipped).
-fn path_of(call: &Call) -> Option<String> {
+/// second after `AT_FDCWD`. A relative one is taken from the process's
+/// working directory `cwd` when it is known (a daemon that `chdir`s to its
+/// state directory and creates `d.pid` there); one relative to another
+/// descriptor is skipped.
+fn path_of(call: &Call, cwd: Option<&str>) -> Option<String> {
     let first = call.args.first()?;
     let path = match string_arg(first) {
-        Some(path) => path,
-        None if first == "AT_FDCWD" => string_arg(call.args.get(1)?)?,
+        Some(path) => absolute(path, cwd)?,
+        None if first == "AT_FDCWD" => absolute(string_arg(call.args.get(1)?)?, cwd)?,
         None => {
             // dirfd form with an absolute path still names the file.
             let path = string_arg(call.args.get(1)?)?;
@@ -195,7 +226,29 @@ fn path_of(call: &Call) -> Option<String> {
             path
         }
     };
-    path.starts_with('/').then(|| without_trailing_slash(path))
+    Some(without_trailing_slash(path))
+}
+
+/// `name` as an absolute path: itself, or joined to a known working
+/// directory, `.` and `..` taken away (never above `/`).
+fn absolute(name: String, cwd: Option<&str>) -> Option<String> {
+    if name.starts_with('/') {
+        return Some(name);
+    }
+    if name.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in cwd?.split('/').chain(name.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
 }
 
 /// `/usr/lib/d/` → `/usr/lib/d`: a program that opens its plugin directory
@@ -219,8 +272,9 @@ fn opens_for_writing(call: &Call) -> bool {
             .any(|a| a.split('|').any(|f| f == "O_WRONLY" || f == "O_RDWR"))
 }
 
-/// The absolute name a creating call would make, if it is one.
-fn created_name(call: &Call) -> Option<String> {
+/// The absolute name a creating call would make, if it is one (a relative
+/// name from `cwd`, unless it is relative to another descriptor).
+fn created_name(call: &Call, cwd: Option<&str>) -> Option<String> {
     let strings = || call.args.iter().filter_map(|a| string_arg(a));
     let name = match call.syscall.as_str() {
         "mkdir" | "mkdirat" | "creat" | "mknod" | "mknodat" => strings().next(),
@@ -237,7 +291,19 @@ fn created_name(call: &Call) -> Option<String> {
         }),
         _ => None,
     }?;
-    name.starts_with('/').then_some(name)
+    // The descriptor the new name is relative to, for the `*at` calls:
+    // only the working directory (AT_FDCWD) is known here.
+    let dirfd = match call.syscall.as_str() {
+        "mkdirat" | "mknodat" | "openat" | "openat2" => call.args.first(),
+        "renameat" | "renameat2" | "linkat" => call.args.get(2),
+        "symlinkat" => call.args.get(1),
+        _ => None,
+    };
+    let cwd = match dirfd {
+        Some(fd) if fd != "AT_FDCWD" => None,
+        _ => cwd,
+    };
+    absolute(name, cwd)
 }
 
 /// Parses `name(args) = result`; `None` for signals and anything else. A
@@ -425,18 +491,18 @@ mod tests {
         .unwrap();
         assert_eq!(call.syscall, "openat");
         assert_eq!(call.result, Err("ENOENT".to_string()));
-        assert_eq!(path_of(&call).as_deref(), Some("/etc/hosts"));
+        assert_eq!(path_of(&call, None).as_deref(), Some("/etc/hosts"));
         let call = parse_line(
             r#"execve("/usr/local/sbin/d", ["/usr/local/sbin/d", "a, b) = 3"], 0x7ffc /* 3 vars */) = 0"#,
         )
         .unwrap();
         assert_eq!(call.result, Ok(0));
-        assert_eq!(path_of(&call).as_deref(), Some("/usr/local/sbin/d"));
+        assert_eq!(path_of(&call, None).as_deref(), Some("/usr/local/sbin/d"));
         let call = parse_line(
             r#"newfstatat(3, "", {st_mode=S_IFREG|0644, st_size=114, ...}, AT_EMPTY_PATH) = 0"#,
         )
         .unwrap();
-        assert_eq!(path_of(&call), None);
+        assert_eq!(path_of(&call, None), None);
         assert_eq!(
             string_arg(r#""/a\"b\\c\303\251\x41""#).as_deref(),
             Some("/a\"b\\céA")
@@ -447,14 +513,14 @@ mod tests {
             r#"openat(AT_FDCWD, "/usr/lib/d/", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = -1 ENOENT (No such file or directory)"#,
         )
         .unwrap();
-        assert_eq!(path_of(&call).as_deref(), Some("/usr/lib/d"));
+        assert_eq!(path_of(&call, None).as_deref(), Some("/usr/lib/d"));
         // With strace -ttt's time first.
         let call = parse_line(
             r#"1764637200.123456 openat(AT_FDCWD, "/etc/hosts", O_RDONLY) = -1 ENOENT (No such file or directory)"#,
         )
         .unwrap();
         assert_eq!(call.at, Some(1_764_637_200_123_456));
-        assert_eq!(path_of(&call).as_deref(), Some("/etc/hosts"));
+        assert_eq!(path_of(&call, None).as_deref(), Some("/etc/hosts"));
         let exit = parse_line("1764637200.5 +++ exited with 1 +++").unwrap();
         assert_eq!((exit.result, exit.at), (Ok(1), Some(1_764_637_200_500_000)));
         // Padded to strace's result column: a short call is still a call.
@@ -464,9 +530,9 @@ mod tests {
         .unwrap();
         assert_eq!(call.syscall, "access");
         assert_eq!(call.result, Err("ENOENT".to_string()));
-        assert_eq!(path_of(&call).as_deref(), Some("/dev/urandom"));
+        assert_eq!(path_of(&call, None).as_deref(), Some("/dev/urandom"));
         let call = parse_line(r#"mkdir("/run/d", 0700)                   = 0"#).unwrap();
-        assert_eq!(created_name(&call).as_deref(), Some("/run/d"));
+        assert_eq!(created_name(&call, None).as_deref(), Some("/run/d"));
         assert_eq!(call.result, Ok(0));
         let exit = parse_line("exit_group(1)                           = ?").unwrap();
         assert_eq!((exit.syscall.as_str(), exit.result), (EXIT, Ok(1)));
@@ -503,5 +569,55 @@ mod tests {
             .map(|e| e.path)
             .collect();
         assert_eq!(paths, ["/d", "/etc/hosts", "/etc/resolv.conf"]);
+    }
+
+    #[test]
+    fn relative_names_are_taken_from_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("t");
+        let enoent = "-1 ENOENT (No such file or directory)";
+        let eacces = "-1 EACCES (Permission denied)";
+        std::fs::write(
+            dir.path().join("t.5"),
+            format!(
+                "chroot(\"/j\") = 0\n\
+                 execve(\"/d\", [\"/d\"], 0x7f /* 1 var */) = 0\n\
+                 openat(AT_FDCWD, \"etc/d.conf\", O_RDONLY) = {enoent}\n\
+                 chdir(\"/var/lib/d\") = 0\n\
+                 openat(AT_FDCWD, \"./d.pid\", O_WRONLY|O_CREAT|O_TRUNC, 0644) = {eacces}\n\
+                 mkdir(\"../d/zones\", 0700) = {eacces}\n\
+                 clone(child_stack=NULL, flags=SIGCHLD) = 6\n\
+                 fchdir(4) = 0\n\
+                 openat(AT_FDCWD, \"lost\", O_RDONLY) = {enoent}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t.6"),
+            format!(
+                "mkdir(\"spool\", 0700) = {eacces}\n\
+                 openat(5, \"elsewhere\", O_WRONLY|O_CREAT, 0600) = {eacces}\n"
+            ),
+        )
+        .unwrap();
+        let events = read(&prefix, Start::Chroot).unwrap();
+        let named: Vec<(String, Option<String>)> =
+            events.into_iter().map(|e| (e.path, e.creates)).collect();
+        let created = |p: &str| (p.to_string(), Some(p.to_string()));
+        assert_eq!(
+            named,
+            [
+                ("/d".to_string(), None),
+                // chroot(8) leaves the program at the jail's root.
+                ("/etc/d.conf".to_string(), None),
+                ("/var/lib/d".to_string(), None),
+                created("/var/lib/d/d.pid"),
+                created("/var/lib/d/zones"),
+                // The child forked in /var/lib/d; the parent's fchdir
+                // made its own directory unknown (so "lost" is left out);
+                // a name relative to another descriptor is never guessed.
+                created("/var/lib/d/spool"),
+            ]
+        );
     }
 }
