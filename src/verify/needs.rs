@@ -145,10 +145,23 @@ pub fn needs(
         .filter(|e| rewrite(e).is_some())
         .map(|e| e.path.as_str())
         .collect();
+    // A missing file libpam asks for after it read a service file is one
+    // that service includes (`common-auth`), never a service of its own:
+    // the `pam` preset brings it with the service.
+    let read_pam = |at: usize, pid: u32| {
+        events[..at].iter().any(|e| {
+            e.pid == pid
+                && e.result.is_ok()
+                && e.syscall.starts_with("open")
+                && e.path.starts_with("/etc/pam.d/")
+        })
+    };
     let pam: Vec<(usize, &Event)> = events
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.path.starts_with("/etc/pam.d/") && e.result.is_err())
+        .filter(|(at, e)| {
+            e.path.starts_with("/etc/pam.d/") && e.result.is_err() && !read_pam(*at, e.pid)
+        })
         .collect();
     // libpam falls back to `other` when the service has no file: that
     // is no service of the daemon's.
@@ -176,10 +189,13 @@ pub fn needs(
     });
     let read_service = read_service.filter(|_| services == 0);
     let module_missing = diagnosis.missing.iter().any(|f| f.what.starts_with("pam_"));
-    if let (Some((at, event)), true) = (read_service, module_missing) {
+    let include_missing = events.iter().enumerate().any(|(at, e)| {
+        e.path.starts_with("/etc/pam.d/") && e.result.is_err() && read_pam(at, e.pid)
+    });
+    if let (Some((at, event)), true) = (read_service, module_missing || include_missing) {
         let service = event.path["/etc/pam.d/".len()..].to_string();
         let mut found = need(Kind::Pam, &event.path, event, Fix::Pam(service));
-        found.failed = "read, but the modules it names are missing".into();
+        found.failed = "read, but what it names (modules, included files) is missing".into();
         add(at, found);
     }
     for finding in &diagnosis.missing {

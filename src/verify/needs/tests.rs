@@ -367,3 +367,18 @@ fn a_creation_outside_the_daemons_own_directories_is_a_persons_decision() {
         );
     }
 }
+
+#[test]
+fn a_missing_file_a_service_includes_is_no_service_of_its_own() {
+    // The jail has /etc/pam.d/login but not the file it includes.
+    let lines = [
+        "openat(AT_FDCWD, \"/etc/pam.d/login\", O_RDONLY) = 4".to_string(),
+        format!("openat(AT_FDCWD, \"/etc/pam.d/common-auth\", O_RDONLY) = {ENOENT}"),
+    ];
+    let needs = needs_of(&lines, &["/etc/pam.d/login", "/etc/pam.d/common-auth"], &[]);
+    assert_eq!(
+        fixes(&needs),
+        [r#"presets = ["pam"], pam-service = "login""#],
+        "{needs:#?}"
+    );
+}
