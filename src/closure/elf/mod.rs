@@ -102,6 +102,9 @@ impl ElfObject {
         for segment in segments.iter().filter(|s| s.kind == PT_LOAD) {
             image.slice(segment.offset, segment.file_size, "a loadable segment")?;
         }
+        if !segments.iter().any(|s| s.kind == PT_LOAD) {
+            return Err("no loadable segment: nothing a loader could run or load".to_string());
+        }
         let interpreter = match segments.iter().find(|s| s.kind == PT_INTERP) {
             Some(s) => {
                 let bytes = image.slice(s.offset, s.file_size, "the interpreter's name")?;

@@ -351,3 +351,12 @@ fn a_flood_of_notes_is_read_in_bounded_time() {
     assert_eq!(notes.names.len(), 1024);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn an_object_without_a_loadable_segment_is_an_error() {
+    let mut bytes = image(Class::Elf64, true);
+    // The PT_LOAD header turned into PT_NULL.
+    bytes[0x40..0x44].copy_from_slice(&0u32.to_le_bytes());
+    let err = ElfObject::parse(&bytes).unwrap_err();
+    assert!(err.contains("no loadable segment"), "{err}");
+}
