@@ -339,13 +339,30 @@ fn a_sigkill_mid_pack_leaves_nothing_at_the_final_path() {
     assert!(writing, "the archive was never seen half-written");
     child.kill().unwrap();
     child.wait().unwrap();
-    let left: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.starts_with(".jailpack-"))
-        .collect();
+    let names = || -> Vec<String> {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (temps, left): (Vec<String>, Vec<String>) = names()
+        .into_iter()
+        .partition(|n| n.starts_with(".jailpack-"));
     assert!(left.is_empty(), "artifacts at final paths: {left:?}");
+    assert!(
+        !temps.is_empty(),
+        "the killed run's temporary file is gone already"
+    );
+    // The next run into the same folder removes what the killed one left
+    // (its process is gone), and writes the artifacts.
+    run(&mut pack_command(&dir, &executable, &out));
+    let after = names();
+    assert!(
+        after.iter().all(|n| !n.starts_with(".jailpack-")),
+        "left behind: {after:?}"
+    );
+    assert!(after.iter().any(|n| n.ends_with(".tar.gz")), "{after:?}");
 }
 
 #[test]

@@ -91,6 +91,11 @@ fn write_all(
 ) -> Result<Emitted> {
     let base = artifact_base(plan)?;
     let mut staged = Staged::default();
+    // What a killed run left behind, where this one writes.
+    staged::sweep(out_dir);
+    for kind in &plan.services {
+        staged::sweep(&out_dir.join(kind.as_str()));
+    }
 
     // Streamed into a temporary file beside its final path, hashed as it goes.
     let archive_name = PathBuf::from(format!("{base}.{}", compression.compression.extension()));

@@ -143,7 +143,8 @@ impl Staged {
 }
 
 /// A new temporary file in the directory of `path` (made if need be), to
-/// be renamed to `path` when the set is committed.
+/// be renamed to `path` when the set is committed. Its name carries this
+/// process's ID, so that a later run can tell it from a live run's.
 pub(super) fn temp_file(path: &Path) -> Result<tempfile::NamedTempFile> {
     let write_error = |source| Error::Write {
         path: path.to_path_buf(),
@@ -152,9 +153,41 @@ pub(super) fn temp_file(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(write_error)?;
     tempfile::Builder::new()
-        .prefix(".jailpack-")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(write_error)
+}
+
+/// What every temporary artifact's name starts with.
+const TEMP_PREFIX: &str = ".jailpack-";
+
+/// Removes from `dir` the temporary files of runs that were killed before
+/// they could (SIGKILL, a power cut): those whose process is gone. A live
+/// run's, and anything else, stay. Files set aside by a commit
+/// (`.jailpack-old-…`) stay too: one may be the only copy of an artifact.
+pub(super) fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if is_file && gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A link inside the output directory (`systemd -> /elsewhere`) would
@@ -213,7 +246,7 @@ fn set_aside(path: &Path) -> std::io::Result<Option<TempPath>> {
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let old = tempfile::Builder::new()
-        .prefix(".jailpack-old-")
+        .prefix(&format!("{TEMP_PREFIX}old-"))
         .tempfile_in(dir)?
         .into_temp_path();
     std::fs::rename(path, &old)?;
