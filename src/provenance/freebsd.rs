@@ -17,11 +17,7 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
     let lookup = paths
         .iter()
         .map(|path| {
-            let resolved = root
-                .resolve(path)
-                .ok()
-                .flatten()
-                .map_or_else(|| path.clone(), |r| r.path);
+            let resolved = super::resolved(root, path);
             let answer = if resolved.starts_with("/usr/local") {
                 Err("installed by pkg: its database, var/db/pkg/local.sqlite, is SQLite, which jailpack does not read".to_string())
             } else {

@@ -166,6 +166,15 @@ pub fn find(files: &[FileRecord], root: &FsRoot, os: Os, crates: &[Crate]) -> Re
 
 /// A host path as the root sees it (`/usr/lib/…` for
 /// `SYSROOT/usr/lib/…`); `None` when it lies outside the root.
+/// `path` with its links followed through the root, or as it is when the
+/// root cannot resolve it: the name a package database may list it under.
+fn resolved(root: &FsRoot, path: &Path) -> PathBuf {
+    root.resolve(path)
+        .ok()
+        .flatten()
+        .map_or_else(|| path.to_path_buf(), |r| r.path)
+}
+
 fn in_root(root: &FsRoot, host: &Path) -> Option<PathBuf> {
     match root.sysroot() {
         None => Some(host.to_path_buf()),

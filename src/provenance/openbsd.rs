@@ -104,11 +104,7 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
     let lookup = paths
         .iter()
         .map(|path| {
-            let resolved = root
-                .resolve(path)
-                .ok()
-                .flatten()
-                .map_or_else(|| path.clone(), |r| r.path);
+            let resolved = super::resolved(root, path);
             let found = by_path
                 .get(path.as_path())
                 .or_else(|| by_path.get(resolved.as_path()));

@@ -140,14 +140,7 @@ pub fn skip_without_root(test: &str) -> bool {
 
 /// Extracts the archive the way an admin installs it: `tar -xzpf FILE -C DIR`.
 pub fn extract(archive: &Path, name: &str) -> PathBuf {
-    let dir = scratch(name);
-    let status = Command::new("tar")
-        .arg("-xzpf")
-        .arg(archive)
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .unwrap();
+    let (dir, status) = tar_extract(archive, name, Stdio::inherit());
     assert!(status.success(), "tar -xzpf {} failed", archive.display());
     dir
 }
@@ -155,17 +148,23 @@ pub fn extract(archive: &Path, name: &str) -> PathBuf {
 /// [`extract`] as far as this user can: without root the device nodes
 /// cannot be made (and everything is the test user's), the rest is there.
 pub fn extract_what_we_may(archive: &Path, name: &str) -> PathBuf {
+    let (dir, status) = tar_extract(archive, name, Stdio::null());
+    assert!(status.success() || !is_root(), "tar -xzpf failed");
+    dir
+}
+
+/// `tar -xzpf ARCHIVE -C <a new scratch folder>`, its stderr to `stderr`.
+fn tar_extract(archive: &Path, name: &str, stderr: Stdio) -> (PathBuf, std::process::ExitStatus) {
     let dir = scratch(name);
     let status = Command::new("tar")
         .arg("-xzpf")
         .arg(archive)
         .arg("-C")
         .arg(&dir)
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .status()
         .unwrap();
-    assert!(status.success() || !is_root(), "tar -xzpf failed");
-    dir
+    (dir, status)
 }
 
 /// One entry of a jail archive, as the `tar` crate reads it.
