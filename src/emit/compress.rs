@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use zlib_rs::{Deflate, DeflateFlush, Status};
+use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Status};
 
 /// gzip blocks: large enough that the sync flush and the reset cost
 /// nothing measurable, small enough that two threads stay busy on a
@@ -22,6 +22,12 @@ const GZIP_BLOCK: usize = 256 << 10;
 /// deflate's window: each gzip block is primed with this much of the input
 /// before it, so cutting the stream costs almost no ratio.
 const DICTIONARY: usize = 32 << 10;
+/// deflate's memory level: 6 ends a deflate block every 4,096 symbols
+/// (zlib's default 8: 16,384), so each block's Huffman codes follow the
+/// data more closely. On the benchmark's jail at level 6 the archive is
+/// 1.022x `gzip -6` instead of 1.033x, for 10% more time (level 9: smaller
+/// than `gzip -9`); level 1 ignores it.
+const MEM_LEVEL: i32 = 6;
 /// zstd frames: a frame shares nothing with the one before, so larger.
 const ZSTD_BLOCK: usize = 1 << 20;
 
@@ -277,8 +283,13 @@ fn deflate_block(level: u32, job: &Job) -> io::Result<Vec<u8>> {
     // A fresh state for each block: after a reset, deflate may still match
     // against what an earlier block left in its window, which would make
     // the bytes depend on which thread compressed which blocks before.
-    // Raw deflate (no zlib header), deflate's full 32 KiB window.
-    let mut deflate = Deflate::new(level as i32, false, 15);
+    let mut deflate = Deflate::new_with_config(DeflateConfig {
+        level: level as i32,
+        // Raw deflate (no zlib header), deflate's full 32 KiB window.
+        window_bits: -15,
+        mem_level: MEM_LEVEL,
+        ..DeflateConfig::default()
+    });
     if !job.dictionary.is_empty() {
         deflate.set_dictionary(&job.dictionary).map_err(failed)?;
     }
