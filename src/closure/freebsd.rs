@@ -65,11 +65,8 @@ impl SearchRules for FreeBsdRules {
         &self.defaults
     }
 
-    fn map_name(&self, executable: &Path, name: &str) -> String {
-        self.libmap
-            .map(executable, name)
-            .unwrap_or(name)
-            .to_string()
+    fn map_name<'a>(&'a self, executable: &Path, name: &'a str) -> &'a str {
+        self.libmap.map(executable, name).unwrap_or(name)
     }
 }
 

@@ -13,10 +13,10 @@ pub mod target;
 pub mod versions;
 mod walk;
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
@@ -99,18 +99,21 @@ impl Closure {
 
     /// Merges all of `other` but `object`, or nothing.
     fn try_merge(&mut self, object: &Path, other: Closure) -> std::result::Result<(), String> {
+        let merged = self.merge_all_but(object, other);
+        merged.map_err(|error| left_out_reason(&error))
+    }
+
+    fn merge_all_but(&mut self, object: &Path, other: Closure) -> Result<()> {
         let before: Vec<ClosureFile> = self.files.clone();
-        let mut files: HashMap<PathBuf, Merged> = self
-            .files
-            .drain(..)
-            .map(|f| {
-                let seen = f.needed_by.iter().cloned().collect();
-                (f.path.clone(), (f, seen))
-            })
-            .collect();
+        let mut files = Files::new();
+        for file in self.files.drain(..) {
+            merge_file(&mut files, file)?;
+        }
         let links_before = self.links.clone();
-        let mut links: HashMap<PathBuf, Link> =
-            self.links.drain(..).map(|l| (l.path.clone(), l)).collect();
+        let mut links = Links::new();
+        for link in self.links.drain(..) {
+            merge_link(&mut links, link)?;
+        }
         let merged = other
             .files
             .into_iter()
@@ -125,7 +128,7 @@ impl Closure {
         if let Err(error) = merged {
             self.files = before;
             self.links = links_before;
-            return Err(left_out_reason(&error));
+            return Err(error);
         }
         self.files = sorted_files(files);
         self.links = sorted_links(links);
@@ -192,14 +195,23 @@ pub fn resolve(executables: &[Executable], options: &Options) -> Result<Closure>
 
 /// Resolves closures, remembering every ELF file it has parsed, so that
 /// many executables resolved against one root read each library once.
+/// Shared by the walks, which run on every core.
 pub struct Resolver {
     root: FsRoot,
     options: Options,
-    parsed: RefCell<HashMap<PathBuf, Rc<ElfObject>>>,
+    parsed: Mutex<HashMap<OsString, Arc<ElfObject>>>,
     /// What each search directory holds under each name asked for.
-    located: RefCell<HashMap<LookIn, Option<Rc<walk::Found>>>>,
+    located: Mutex<HashMap<LookIn, Option<Arc<walk::Found>>>>,
+    /// Which file answers a name in a list of search directories (for
+    /// programs of one class, byte order and machine): most requests of
+    /// most walks search the same few lists.
+    answers: Mutex<HashMap<(elf::Class, bool, u16), Answers>>,
     /// Each target's search rules (its loader's configuration read once).
-    rules: RefCell<Vec<(Target, Rc<dyn search::SearchRules>)>>,
+    rules: Mutex<Vec<(Target, Arc<dyn search::SearchRules>)>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Resolver {
@@ -207,43 +219,48 @@ impl Resolver {
         Resolver {
             root: options.root.clone(),
             options,
-            parsed: RefCell::new(HashMap::new()),
-            located: RefCell::new(HashMap::new()),
-            rules: RefCell::new(Vec::new()),
+            parsed: Mutex::default(),
+            located: Mutex::default(),
+            answers: Mutex::default(),
+            rules: Mutex::default(),
         }
     }
 
     /// The search rules of `target`'s loader, made once per resolver.
-    fn rules(&self, target: &Target) -> Result<Rc<dyn search::SearchRules>> {
-        if let Some((_, rules)) = self.rules.borrow().iter().find(|(t, _)| t == target) {
-            return Ok(Rc::clone(rules));
+    fn rules(&self, target: &Target) -> Result<Arc<dyn search::SearchRules>> {
+        let mut made = locked(&self.rules);
+        if let Some((_, rules)) = made.iter().find(|(t, _)| t == target) {
+            return Ok(Arc::clone(rules));
         }
         let root = &self.root;
         let path = &self.options.ld_library_path;
-        let rules: Rc<dyn search::SearchRules> = match target.loader {
-            target::Loader::Glibc => Rc::new(glibc::GlibcRules::new(root, target, path)?),
-            target::Loader::Musl => Rc::new(musl::MuslRules::new(root, target, path)?),
-            target::Loader::OpenBsd => Rc::new(openbsd::OpenBsdRules::new(path)),
-            target::Loader::FreeBsd => Rc::new(freebsd::FreeBsdRules::new(root, path)?),
+        let rules: Arc<dyn search::SearchRules> = match target.loader {
+            target::Loader::Glibc => Arc::new(glibc::GlibcRules::new(root, target, path)?),
+            target::Loader::Musl => Arc::new(musl::MuslRules::new(root, target, path)?),
+            target::Loader::OpenBsd => Arc::new(openbsd::OpenBsdRules::new(path)),
+            target::Loader::FreeBsd => Arc::new(freebsd::FreeBsdRules::new(root, path)?),
         };
-        self.rules
-            .borrow_mut()
-            .push((target.clone(), Rc::clone(&rules)));
+        made.push((target.clone(), Arc::clone(&rules)));
         Ok(rules)
     }
 
     /// Each executable gets a walk of its own (already-loaded libraries
-    /// are per process); the results merge into one closure. All must be
-    /// for one target.
+    /// are per process); the walks run on every core and merge, in the
+    /// executables' order, into one closure. All must be for one target.
     pub fn resolve(&self, executables: &[Executable]) -> Result<Closure> {
+        let indexed: Vec<(usize, &Executable)> = executables.iter().enumerate().collect();
+        let walks = crate::parallel::map(&indexed, |&(index, executable)| {
+            self.walk(index, executable)
+        });
         let mut target: Option<Target> = None;
         // Hashed while merging, sorted once at the end: many executables
         // bring the same libraries, so most merges find the file there.
-        let mut files: HashMap<PathBuf, Merged> = HashMap::new();
-        let mut links: HashMap<PathBuf, Link> = HashMap::new();
-        for (index, executable) in executables.iter().enumerate() {
-            let object = self.parse(&executable.source)?;
-            let this_target = Target::detect(&executable.source, &object)?;
+        let mut files = Files::new();
+        let mut links = Links::new();
+        for (executable, walk) in executables.iter().zip(walks) {
+            // The first error in the executables' order, as a loop over
+            // them would meet it: reading it, its target, then its walk.
+            let (object, this_target, walk) = walk?;
             if let Some(first) = &target {
                 if *first != this_target {
                     return Err(Error::Elf {
@@ -259,15 +276,9 @@ impl Resolver {
                     });
                 }
             } else {
-                target = Some(this_target.clone());
+                target = Some(this_target);
             }
-            // dlopen() lists belong to the daemon, the first executable.
-            let (dlopen, optional): (&[String], &[String]) = if index == 0 {
-                (&self.options.dlopen, &self.options.optional_dlopen)
-            } else {
-                (&[], &[])
-            };
-            let walk = walk::Walk::run(self, &this_target, executable, object, dlopen, optional)?;
+            let walk = walk?;
             for file in walk.files {
                 merge_file(&mut files, file)?;
             }
@@ -301,6 +312,27 @@ impl Resolver {
         })
     }
 
+    /// One executable read, its target told and its walk made. The walk's
+    /// own failure comes apart from the others: a target that differs
+    /// from the first executable's is the error to report before it.
+    fn walk(
+        &self,
+        index: usize,
+        executable: &Executable,
+    ) -> Result<(Arc<ElfObject>, Target, Result<walk::Walked>)> {
+        let object = self.parse(&executable.source)?;
+        let target = Target::detect(&executable.source, &object)?;
+        // dlopen() lists belong to the daemon, the first executable.
+        let (dlopen, optional): (&[String], &[String]) = if index == 0 {
+            (&self.options.dlopen, &self.options.optional_dlopen)
+        } else {
+            (&[], &[])
+        };
+        let object_for_walk = Arc::clone(&object);
+        let walked = walk::Walk::run(self, &target, executable, object_for_walk, dlopen, optional);
+        Ok((object, target, walked))
+    }
+
     /// `locate`'s answer for `name` in `dir`, found once per resolver.
     fn look_in(
         &self,
@@ -308,56 +340,92 @@ impl Resolver {
         name: &str,
         lenient: bool,
         locate: impl FnOnce() -> Result<Option<walk::Found>>,
-    ) -> Result<Option<Rc<walk::Found>>> {
+    ) -> Result<Option<Arc<walk::Found>>> {
         let key = LookIn {
-            jail: dir.jail.clone(),
-            host: dir.host.clone(),
+            jail: dir.jail.as_os_str().to_owned(),
+            host: dir.host.as_ref().map(|h| h.as_os_str().to_owned()),
             name: name.to_string(),
             lenient,
         };
-        if let Some(found) = self.located.borrow().get(&key) {
+        if let Some(found) = locked(&self.located).get(&key) {
             return Ok(found.clone());
         }
-        let found = locate()?.map(Rc::new);
-        self.located.borrow_mut().insert(key, found.clone());
+        // Two walks may look at once; both answers are the same.
+        let found = locate()?.map(Arc::new);
+        locked(&self.located).insert(key, found.clone());
         Ok(found)
     }
 
-    /// Parses `path` once per resolver.
-    fn parse(&self, path: &Path) -> Result<Rc<ElfObject>> {
-        if let Some(object) = self.parsed.borrow().get(path) {
-            return Ok(Rc::clone(object));
+    /// `search`'s answer for `name` in `dirs`, found once per resolver.
+    fn answer(
+        &self,
+        abi: (elf::Class, bool, u16),
+        dirs: &[search::SearchDir],
+        name: &str,
+        search: impl FnOnce() -> Result<Option<walk::Answer>>,
+    ) -> Result<Option<Arc<walk::Answer>>> {
+        let known = locked(&self.answers)
+            .get(&abi)
+            .and_then(|lists| lists.get(dirs))
+            .and_then(|names| names.get(name))
+            .cloned();
+        if let Some(answer) = known {
+            return Ok(answer);
         }
-        let object = Rc::new(ElfObject::read(path)?);
-        self.parsed
-            .borrow_mut()
-            .insert(path.to_path_buf(), Rc::clone(&object));
+        let answer = search()?.map(Arc::new);
+        locked(&self.answers)
+            .entry(abi)
+            .or_default()
+            .entry(dirs.to_vec())
+            .or_default()
+            .insert(name.to_string(), answer.clone());
+        Ok(answer)
+    }
+
+    /// Parses `path` once per resolver.
+    fn parse(&self, path: &Path) -> Result<Arc<ElfObject>> {
+        if let Some(object) = locked(&self.parsed).get(path.as_os_str()) {
+            return Ok(Arc::clone(object));
+        }
+        let object = Arc::new(ElfObject::read(path)?);
+        locked(&self.parsed).insert(path.as_os_str().to_owned(), Arc::clone(&object));
         Ok(object)
     }
 }
 
-/// A name looked for in one search directory.
+/// A name looked for in one search directory. (Paths are kept as their
+/// bytes in every map here: hashing a `Path` walks its components.)
 #[derive(PartialEq, Eq, Hash)]
 struct LookIn {
-    jail: PathBuf,
-    host: Option<PathBuf>,
+    jail: OsString,
+    host: Option<OsString>,
     name: String,
     lenient: bool,
 }
 
+/// Answers by search directories, then by name.
+type Answers = HashMap<Vec<search::SearchDir>, HashMap<String, Option<Arc<walk::Answer>>>>;
+
 /// A file of the merged closure, with the set of its `needed_by` (libc is
 /// needed by every executable: a list scan would make merging quadratic).
-type Merged = (ClosureFile, HashSet<PathBuf>);
+type Merged = (ClosureFile, HashSet<OsString>);
+/// The merged closure's files and links by in-jail path.
+type Files = HashMap<OsString, Merged>;
+type Links = HashMap<OsString, Link>;
 
-fn merge_file(files: &mut HashMap<PathBuf, Merged>, file: ClosureFile) -> Result<()> {
-    match files.get_mut(&file.path) {
+fn merge_file(files: &mut Files, file: ClosureFile) -> Result<()> {
+    match files.get_mut(file.path.as_os_str()) {
         None => {
-            let seen = file.needed_by.iter().cloned().collect();
-            files.insert(file.path.clone(), (file, seen));
+            let seen = file
+                .needed_by
+                .iter()
+                .map(|p| p.as_os_str().to_owned())
+                .collect();
+            files.insert(file.path.as_os_str().to_owned(), (file, seen));
         }
         Some((old, seen)) if old.source == file.source => {
             for who in file.needed_by {
-                if seen.insert(who.clone()) {
+                if seen.insert(who.as_os_str().to_owned()) {
                     old.needed_by.push(who);
                 }
             }
@@ -373,21 +441,21 @@ fn merge_file(files: &mut HashMap<PathBuf, Merged>, file: ClosureFile) -> Result
     Ok(())
 }
 
-fn sorted_files(files: HashMap<PathBuf, Merged>) -> Vec<ClosureFile> {
+fn sorted_files(files: Files) -> Vec<ClosureFile> {
     let mut files: Vec<ClosureFile> = files.into_values().map(|(file, _)| file).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }
 
-fn sorted_links(links: HashMap<PathBuf, Link>) -> Vec<Link> {
+fn sorted_links(links: Links) -> Vec<Link> {
     let mut links: Vec<Link> = links.into_values().collect();
     links.sort_by(|a, b| a.path.cmp(&b.path));
     links
 }
 
-fn merge_link(links: &mut HashMap<PathBuf, Link>, link: Link) -> Result<()> {
+fn merge_link(links: &mut Links, link: Link) -> Result<()> {
     if let Some(old) = links
-        .get(&link.path)
+        .get(link.path.as_os_str())
         .filter(|old| old.target != link.target)
     {
         return Err(Error::Conflict {
@@ -396,7 +464,7 @@ fn merge_link(links: &mut HashMap<PathBuf, Link>, link: Link) -> Result<()> {
             second: format!("a link to {}", link.target.display()),
         });
     }
-    links.insert(link.path.clone(), link);
+    links.insert(link.path.as_os_str().to_owned(), link);
     Ok(())
 }
 

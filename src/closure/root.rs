@@ -36,12 +36,13 @@ impl PartialEq for FsRoot {
 
 impl Eq for FsRoot {}
 
-/// What the file system answered, by host path.
+/// What the file system answered, by host path. (Keyed by the path's
+/// bytes: hashing a `Path` walks its components, several times slower.)
 #[derive(Debug, Default)]
 struct Cache {
-    nodes: Mutex<HashMap<PathBuf, Node>>,
-    lookups: Mutex<HashMap<PathBuf, Option<Resolved>>>,
-    dirs: Mutex<HashMap<PathBuf, Option<Arc<Vec<OsString>>>>>,
+    nodes: Mutex<HashMap<OsString, Node>>,
+    lookups: Mutex<HashMap<OsString, Option<Resolved>>>,
+    dirs: Mutex<HashMap<OsString, Option<Arc<Vec<OsString>>>>>,
 }
 
 /// One path component as `lstat` (and `readlink`) found it.
@@ -129,7 +130,7 @@ impl FsRoot {
 
     /// `lstat` of a host path, with a link's text: asked once a run.
     fn node(&self, host: &Path) -> Result<Node> {
-        if let Some(node) = locked(&self.cache.nodes).get(host) {
+        if let Some(node) = locked(&self.cache.nodes).get(host.as_os_str()) {
             return Ok(node.clone());
         }
         let node = match std::fs::symlink_metadata(host) {
@@ -150,7 +151,7 @@ impl FsRoot {
             Ok(m) if m.is_file() => Node::File,
             Ok(_) => Node::Other,
         };
-        locked(&self.cache.nodes).insert(host.to_path_buf(), node.clone());
+        locked(&self.cache.nodes).insert(host.as_os_str().to_owned(), node.clone());
         Ok(node)
     }
 
@@ -174,25 +175,25 @@ impl FsRoot {
     /// The names in a directory on the build host (none when it cannot be
     /// read), listed once a run.
     pub fn dir_names(&self, host: &Path) -> Arc<Vec<OsString>> {
-        if let Some(Some(names)) = locked(&self.cache.dirs).get(host) {
+        if let Some(Some(names)) = locked(&self.cache.dirs).get(host.as_os_str()) {
             return Arc::clone(names);
         }
         let names = std::fs::read_dir(host)
             .map(|entries| entries.filter_map(|e| Some(e.ok()?.file_name())).collect())
             .unwrap_or_default();
         let names = Arc::new(names);
-        locked(&self.cache.dirs).insert(host.to_path_buf(), Some(Arc::clone(&names)));
+        locked(&self.cache.dirs).insert(host.as_os_str().to_owned(), Some(Arc::clone(&names)));
         names
     }
 
     /// Follows `path` (absolute, in the root) to a file that is not a
     /// symlink. `Ok(None)` when some component does not exist.
     pub fn resolve(&self, path: &Path) -> Result<Option<Resolved>> {
-        if let Some(known) = locked(&self.cache.lookups).get(path) {
+        if let Some(known) = locked(&self.cache.lookups).get(path.as_os_str()) {
             return Ok(known.clone());
         }
         let resolved = self.walk(path)?;
-        locked(&self.cache.lookups).insert(path.to_path_buf(), resolved.clone());
+        locked(&self.cache.lookups).insert(path.as_os_str().to_owned(), resolved.clone());
         Ok(resolved)
     }
 

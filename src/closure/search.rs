@@ -9,7 +9,7 @@ use super::elf::ElfObject;
 /// One loader's search order. `chain[0]` is the object asking for a
 /// library, `chain[1]` the object that loaded it, and so on up to the
 /// executable.
-pub trait SearchRules {
+pub trait SearchRules: Send + Sync {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir>;
     /// The directories the jailed loader searches by default, in order; a
     /// library found where the jail's loader will not look is moved to the
@@ -18,8 +18,8 @@ pub trait SearchRules {
 
     /// The name actually searched for when `executable` asks for `name`
     /// (FreeBSD's libmap.conf); the name itself elsewhere.
-    fn map_name(&self, _executable: &Path, name: &str) -> String {
-        name.to_string()
+    fn map_name<'a>(&'a self, _executable: &Path, name: &'a str) -> &'a str {
+        name
     }
 
     /// How a file in a directory answers a request.
@@ -63,7 +63,7 @@ pub struct Requester<'a> {
 }
 
 /// A directory to look in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchDir {
     /// The directory as the target's loader sees it (may hold `..`).
     pub jail: PathBuf,
@@ -73,7 +73,7 @@ pub struct SearchDir {
 }
 
 /// Why a directory is searched; decides whether the jail's loader searches it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DirKind {
     Rpath(PathBuf),
     Runpath(PathBuf),

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::elf::ElfObject;
 use super::root::{Link, normalize};
@@ -21,12 +21,20 @@ pub(super) struct Found {
     source: PathBuf,
     jail_path: PathBuf,
     links: Vec<Link>,
-    object: Rc<ElfObject>,
+    object: Arc<ElfObject>,
+}
+
+/// Which file answers a request, and its CPU-specific copies, before a
+/// walk loads them.
+pub(super) struct Answer {
+    found: Loaded,
+    variants: Vec<Loaded>,
 }
 
 /// One object the walk has loaded.
-struct Loaded {
-    object: Rc<ElfObject>,
+#[derive(Clone)]
+pub(super) struct Loaded {
+    object: Arc<ElfObject>,
     file: ClosureFile,
     /// `$ORIGIN` inside the jail and, for objects from outside the root, on the host.
     origin: PathBuf,
@@ -40,15 +48,20 @@ struct Loaded {
 pub(super) struct Walk<'r> {
     resolver: &'r Resolver,
     target: &'r Target,
-    rules: Rc<dyn SearchRules>,
+    rules: Arc<dyn SearchRules>,
     loaded: Vec<Loaded>,
     /// Names and sonames already loaded: these satisfy any later request.
     by_name: HashMap<String, usize>,
     queue: VecDeque<usize>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
-    pub links: Vec<Link>,
+    links: Vec<Link>,
+}
+
+/// What one walk found: its files and the symlinks passed to reach them.
+pub(super) struct Walked {
     pub files: Vec<ClosureFile>,
+    pub links: Vec<Link>,
 }
 
 impl<'r> Walk<'r> {
@@ -56,10 +69,10 @@ impl<'r> Walk<'r> {
         resolver: &'r Resolver,
         target: &'r Target,
         executable: &Executable,
-        object: Rc<ElfObject>,
+        object: Arc<ElfObject>,
         dlopen: &[String],
         optional_dlopen: &[String],
-    ) -> Result<Self> {
+    ) -> Result<Walked> {
         let rules = resolver.rules(target)?;
         let mut walk = Walk {
             resolver,
@@ -70,7 +83,6 @@ impl<'r> Walk<'r> {
             queue: VecDeque::new(),
             missing: Vec::new(),
             links: Vec::new(),
-            files: Vec::new(),
         };
         let host_real =
             std::fs::canonicalize(&executable.source).map_err(|source| Error::Read {
@@ -113,16 +125,15 @@ impl<'r> Walk<'r> {
             walk.check_versions()?;
         }
         // The versions each file needs are added once the walks are merged.
-        walk.files = std::mem::take(&mut walk.loaded)
-            .into_iter()
-            .map(|l| l.file)
-            .collect();
-        Ok(walk)
+        Ok(Walked {
+            files: walk.loaded.into_iter().map(|l| l.file).collect(),
+            links: walk.links,
+        })
     }
 
     fn drain(&mut self) -> Result<()> {
         while let Some(index) = self.queue.pop_front() {
-            let object = Rc::clone(&self.loaded[index].object);
+            let object = Arc::clone(&self.loaded[index].object);
             for name in &object.needed {
                 self.request(index, name, false)?;
             }
@@ -148,7 +159,7 @@ impl<'r> Walk<'r> {
                 let mapped = self
                     .rules
                     .map_name(&self.loaded[0].file.path, &need.library);
-                let answer = [need.library.as_str(), mapped.as_str()]
+                let answer = [need.library.as_str(), mapped]
                     .iter()
                     .find_map(|name| self.by_name.get(*name));
                 // Not loaded: a need without a DT_NEEDED, which the loader
@@ -235,8 +246,9 @@ impl<'r> Walk<'r> {
     /// Handles `requester` asking for `name`. Returns whether it was found;
     /// a missing `optional` name is no error.
     fn request(&mut self, requester: usize, name: &str, optional: bool) -> Result<bool> {
-        let mapped = self.rules.map_name(&self.loaded[0].file.path, name);
-        for known in [name, mapped.as_str()] {
+        let rules = Arc::clone(&self.rules);
+        let mapped = rules.map_name(&self.loaded[0].file.path, name);
+        for known in [name, mapped] {
             if let Some(&index) = self.by_name.get(known) {
                 self.note_need(index, requester);
                 return Ok(true);
@@ -265,22 +277,14 @@ impl<'r> Walk<'r> {
             (dirs, found)
         } else {
             let dirs = self.rules.search_dirs(&self.chain(requester));
-            let mut found = None;
-            // OpenBSD's ld.so makes a second, lenient pass over the same
-            // directories: a lower minor than the one asked for will do.
-            let passes: &[bool] = match self.rules.matching() {
-                Matching::Exact => &[false],
-                Matching::Versioned => &[false, true],
-            };
-            'passes: for &lenient in passes {
-                for dir in &dirs {
-                    found = self.look_in(dir, &mapped, lenient)?;
-                    if found.is_some() {
-                        variants = self.cpu_variants(dir, &mapped)?;
-                        break 'passes;
-                    }
-                }
-            }
+            let abi = self.loaded[0].object.abi();
+            let answer = self
+                .resolver
+                .answer(abi, &dirs, mapped, || self.search(&dirs, mapped))?;
+            let found = answer.map(|answer| {
+                variants = answer.variants.clone();
+                answer.found.clone()
+            });
             (dirs, found)
         };
         let Some(mut candidate) = found else {
@@ -304,10 +308,11 @@ impl<'r> Walk<'r> {
             return Ok(false);
         };
         // Two names (a symlink and its target) may reach one loaded file.
+        let path = candidate.file.path.as_os_str();
         if let Some(index) = self
             .loaded
             .iter()
-            .position(|l| l.file.path == candidate.file.path)
+            .position(|l| l.file.path.as_os_str() == path)
         {
             self.by_name.insert(name.to_string(), index);
             self.note_need(index, requester);
@@ -321,7 +326,8 @@ impl<'r> Walk<'r> {
         let index = self.add(candidate);
         self.by_name.insert(name.to_string(), index);
         for mut variant in variants {
-            if !self.loaded.iter().any(|l| l.file.path == variant.file.path) {
+            let path = variant.file.path.as_os_str();
+            if !self.loaded.iter().any(|l| l.file.path.as_os_str() == path) {
                 variant
                     .file
                     .needed_by
@@ -331,6 +337,27 @@ impl<'r> Walk<'r> {
             }
         }
         Ok(true)
+    }
+
+    /// The first of `dirs` that holds `name`, and the CPU-specific copies
+    /// beside it: the file system's answer to a request, the same for
+    /// every walk that searches these directories.
+    fn search(&self, dirs: &[SearchDir], name: &str) -> Result<Option<Answer>> {
+        // OpenBSD's ld.so makes a second, lenient pass over the same
+        // directories: a lower minor than the one asked for will do.
+        let passes: &[bool] = match self.rules.matching() {
+            Matching::Exact => &[false],
+            Matching::Versioned => &[false, true],
+        };
+        for &lenient in passes {
+            for dir in dirs {
+                if let Some(found) = self.look_in(dir, name, lenient)? {
+                    let variants = self.cpu_variants(dir, name)?;
+                    return Ok(Some(Answer { found, variants }));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The CPU-specific copies of `name` beside the one found in `dir`.
@@ -360,10 +387,20 @@ impl<'r> Walk<'r> {
     }
 
     fn note_need(&mut self, index: usize, requester: usize) {
-        let requester_path = self.loaded[requester].file.path.clone();
-        let needed_by = &mut self.loaded[index].file.needed_by;
-        if index != requester && !needed_by.contains(&requester_path) {
-            needed_by.push(requester_path);
+        if index == requester {
+            return;
+        }
+        // Compared as bytes: the paths are normal, and `Path`'s own
+        // comparison walks components.
+        let requester_path = self.loaded[requester].file.path.as_os_str();
+        let known = self.loaded[index]
+            .file
+            .needed_by
+            .iter()
+            .any(|p| p.as_os_str() == requester_path);
+        if !known {
+            let requester_path = self.loaded[requester].file.path.clone();
+            self.loaded[index].file.needed_by.push(requester_path);
         }
     }
 
@@ -420,7 +457,7 @@ impl<'r> Walk<'r> {
             origin: normalize(&dir.jail),
             host_origin: dir.host.clone(),
             links: found.links.clone(),
-            object: Rc::clone(&found.object),
+            object: Arc::clone(&found.object),
             loader: None,
         };
         if !dir.kind.searched_in_jail() {

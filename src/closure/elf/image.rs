@@ -5,6 +5,8 @@
 //! relocation, no string that is not asked for, so the cost of a file is
 //! the few pages its headers and dynamic section sit on.
 
+use std::cell::RefCell;
+
 use super::Class;
 
 /// `p_type` of the program headers the reader uses.
@@ -19,9 +21,53 @@ const PN_XNUM: u16 = 0xffff;
 
 pub type Parse<T> = std::result::Result<T, String>;
 
+/// The parts of one file read so far, each at its offset, and the file's
+/// size. A read that no part holds but the file does is a miss: it fails
+/// like a read past the end, and is noted so that the reader can fetch
+/// those bytes and parse again (see `ElfObject::read`).
+pub struct Parts<'a> {
+    parts: Vec<(u64, &'a [u8])>,
+    size: u64,
+    misses: RefCell<Vec<(u64, u64)>>,
+}
+
+impl<'a> Parts<'a> {
+    /// A file held whole in memory.
+    pub fn whole(bytes: &'a [u8]) -> Self {
+        Parts::new(vec![(0, bytes)], bytes.len() as u64)
+    }
+
+    pub fn new(parts: Vec<(u64, &'a [u8])>, size: u64) -> Self {
+        Parts {
+            parts,
+            size,
+            misses: RefCell::default(),
+        }
+    }
+
+    /// The ranges asked for that lie in the file but in no part.
+    pub fn misses(&self) -> Vec<(u64, u64)> {
+        self.misses.take()
+    }
+
+    fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
+        let (start, end) = (start as u64, (start as u64).checked_add(len as u64)?);
+        for &(offset, bytes) in &self.parts {
+            if start >= offset && end <= offset + bytes.len() as u64 {
+                let from = (start - offset) as usize;
+                return bytes.get(from..from + len);
+            }
+        }
+        if end <= self.size {
+            self.misses.borrow_mut().push((start, end));
+        }
+        None
+    }
+}
+
 /// The bytes of one ELF file and how to read its fields.
 pub struct Image<'a> {
-    pub bytes: &'a [u8],
+    pub bytes: &'a Parts<'a>,
     pub class: Class,
     pub little_endian: bool,
 }
@@ -59,19 +105,19 @@ pub struct Section {
 
 impl<'a> Image<'a> {
     /// Checks the identification bytes and reads the file header.
-    pub fn open(bytes: &'a [u8]) -> Parse<(Self, Header)> {
-        if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+    pub fn open(bytes: &'a Parts<'a>) -> Parse<(Self, Header)> {
+        if bytes.get(0, 4) != Some(b"\x7fELF") {
             return Err("no ELF magic (is it a script or a linker script?)".to_string());
         }
-        if bytes.len() < 16 {
+        let Some(ident) = bytes.get(0, 16) else {
             return Err("truncated: the identification bytes are cut short".to_string());
-        }
-        let class = match bytes[4] {
+        };
+        let class = match ident[4] {
             1 => Class::Elf32,
             2 => Class::Elf64,
             other => return Err(format!("unknown ELF class {other}")),
         };
-        let little_endian = match bytes[5] {
+        let little_endian = match ident[5] {
             1 => true,
             2 => false,
             other => return Err(format!("unknown ELF byte order {other}")),
@@ -94,7 +140,7 @@ impl<'a> Image<'a> {
         let mut header = Header {
             file_type: self.u16(16)?,
             machine: self.u16(18)?,
-            os_abi: self.bytes[7],
+            os_abi: self.array::<1>(7)?[0],
             phoff: self.word(if wide { 32 } else { 28 })?,
             shoff: self.word(if wide { 40 } else { 32 })?,
             phentsize: self.u16(at(54))?,
@@ -206,8 +252,17 @@ impl<'a> Image<'a> {
     /// Checks that `len` bytes at `offset` lie inside the file, so that
     /// the fields read at offsets below `len` from there cannot overflow.
     pub fn within(&self, offset: usize, len: usize, what: &str) -> Parse<()> {
+        match self.bytes.get(offset, len) {
+            Some(_) => Ok(()),
+            None => Err(format!("truncated: {what} lies past the end of the file")),
+        }
+    }
+
+    /// Checks that `[offset, offset + len)` lies inside the file, without
+    /// reading it.
+    pub fn in_file(&self, offset: u64, len: u64, what: &str) -> Parse<()> {
         match offset.checked_add(len) {
-            Some(end) if end <= self.bytes.len() => Ok(()),
+            Some(end) if end <= self.bytes.size => Ok(()),
             _ => Err(format!("truncated: {what} lies past the end of the file")),
         }
     }
@@ -216,9 +271,8 @@ impl<'a> Image<'a> {
     pub fn slice(&self, offset: u64, len: u64, what: &str) -> Parse<&'a [u8]> {
         let start = usize::try_from(offset).map_err(|_| format!("{what} lies past the end"))?;
         let len = usize::try_from(len).map_err(|_| format!("{what} is too large"))?;
-        start
-            .checked_add(len)
-            .and_then(|end| self.bytes.get(start..end))
+        self.bytes
+            .get(start, len)
             .ok_or_else(|| format!("truncated: {what} lies past the end of the file"))
     }
 
@@ -234,9 +288,8 @@ impl<'a> Image<'a> {
     }
 
     fn array<const N: usize>(&self, offset: usize) -> Parse<[u8; N]> {
-        offset
-            .checked_add(N)
-            .and_then(|end| self.bytes.get(offset..end))
+        self.bytes
+            .get(offset, N)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| format!("a field at offset {offset} lies past the end"))
     }

@@ -7,15 +7,29 @@ mod image;
 pub mod machine;
 mod notes;
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use self::image::{Image, PT_INTERP, PT_LOAD};
+use self::image::{Image, PT_INTERP, PT_LOAD, Parts};
 use self::machine::{ET_DYN, ET_EXEC};
 use crate::error::{Error, Result};
 
 /// Files bigger than this are refused rather than read: no executable or
 /// library a jail holds comes near it, and a hostile size cannot exhaust memory.
 const MAX_ELF_SIZE: u64 = 1 << 31;
+/// What is read first: the file header, the program headers and, in most
+/// files, the notes and the dynamic string table.
+const HEAD: u64 = 16 << 10;
+/// Each later read: at least this much from where a miss starts (version
+/// tables are chains whose length the first entry does not tell).
+const PART: u64 = 16 << 10;
+/// Parses made with the parts read so far before the file is mapped whole
+/// instead; an ordinary file takes two or three.
+const MAX_ROUNDS: usize = 6;
+/// Bytes read in parts before the file is mapped whole instead (a dynamic
+/// string table megabytes long, or a hostile size).
+const MAX_PARTS: u64 = 4 << 20;
 
 /// The facts of one ELF object that decide how it is loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +75,12 @@ pub enum Class {
 }
 
 impl ElfObject {
-    /// Reads and parses `path`. The file is mapped, not read: parsing
-    /// touches only the headers, the dynamic section and the notes, so a
-    /// huge binary costs no more than a small one.
+    /// Reads and parses `path`. Only what parsing asks for is read: the
+    /// first pages, then each part it missed (the dynamic section, its
+    /// strings and version tables, the notes), so a huge binary costs no
+    /// more than a small one. Read with `pread`, not mapped: unmapping a
+    /// file in a process whose walks run on several cores makes every core
+    /// flush its TLB.
     pub fn read(path: &Path) -> Result<Self> {
         let read_error = |source| Error::Read {
             path: path.to_path_buf(),
@@ -83,24 +100,70 @@ impl ElfObject {
                 reason: "empty file".to_string(),
             });
         }
-        // SAFETY: a private read-only map of a regular file. Like every
-        // mmap reader, it assumes nobody truncates the file while we parse.
-        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
-        Self::parse(&bytes).map_err(|reason| Error::Elf {
+        let parsed = match Self::read_parts(&file, size).map_err(read_error)? {
+            Some(parsed) => parsed,
+            None => {
+                // SAFETY: a private read-only map of a regular file. Like
+                // every mmap reader, it assumes nobody truncates the file
+                // while we parse.
+                let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
+                Self::parse(&bytes)
+            }
+        };
+        parsed.map_err(|reason| Error::Elf {
             path: path.to_path_buf(),
             reason,
         })
     }
 
+    /// Parses `file` from the parts of it parsing asks for, read one round
+    /// of misses at a time; `None` when it needs more rounds or bytes than
+    /// a mapping of the whole file would cost.
+    fn read_parts(
+        file: &File,
+        size: u64,
+    ) -> std::io::Result<Option<std::result::Result<Self, String>>> {
+        let mut parts: Vec<(u64, Vec<u8>)> = vec![(0, read_at(file, 0, HEAD.min(size))?)];
+        let mut read = HEAD.min(size);
+        for _ in 0..MAX_ROUNDS {
+            let image = Parts::new(parts.iter().map(|(at, b)| (*at, &b[..])).collect(), size);
+            let parsed = Self::parse_parts(&image);
+            let misses = image.misses();
+            if misses.is_empty() {
+                return Ok(Some(parsed));
+            }
+            for (start, end) in misses {
+                if parts
+                    .iter()
+                    .any(|(at, b)| start >= *at && end <= at + b.len() as u64)
+                {
+                    continue;
+                }
+                let from = start & !4095;
+                let to = end.max(from + PART).next_multiple_of(4096).min(size);
+                read += to - from;
+                if read > MAX_PARTS {
+                    return Ok(None);
+                }
+                parts.push((from, read_at(file, from, to - from)?));
+            }
+        }
+        Ok(None)
+    }
+
     /// Parses an ELF image held in memory. Every field is read through
     /// a bounds check: hostile input is an error, never a panic.
     pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let (image, header) = Image::open(bytes)?;
+        Self::parse_parts(&Parts::whole(bytes))
+    }
+
+    fn parse_parts(parts: &Parts<'_>) -> std::result::Result<Self, String> {
+        let (image, header) = Image::open(parts)?;
         let segments = image.segments(&header)?;
         // A loadable segment past the end is a truncated file: the loader
         // would map bytes that are not there.
         for segment in segments.iter().filter(|s| s.kind == PT_LOAD) {
-            image.slice(segment.offset, segment.file_size, "a loadable segment")?;
+            image.in_file(segment.offset, segment.file_size, "a loadable segment")?;
         }
         if !segments.iter().any(|s| s.kind == PT_LOAD) {
             return Err("no loadable segment: nothing a loader could run or load".to_string());
@@ -152,6 +215,11 @@ impl ElfObject {
             && self.machine == other.machine
     }
 
+    /// What decides [`ElfObject::compatible`]: class, byte order, machine.
+    pub fn abi(&self) -> (Class, bool, u16) {
+        (self.class, self.little_endian, self.machine)
+    }
+
     /// e_type ET_EXEC or ET_DYN with an interpreter: something one can run.
     pub fn is_executable(&self) -> bool {
         self.file_type == ET_EXEC || (self.file_type == ET_DYN && self.interpreter.is_some())
@@ -165,6 +233,13 @@ impl ElfObject {
         };
         format!("{bits} {}", machine::name(self.machine))
     }
+}
+
+/// `len` bytes of `file` from `offset`.
+fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0; len as usize];
+    file.read_exact_at(&mut bytes, offset)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -22,6 +22,42 @@ fn reads_a_host_executable() {
 }
 
 #[test]
+fn reading_in_parts_finds_what_the_whole_file_holds() {
+    // The host's programs and libraries, small and large: in the larger
+    // ones the dynamic section, its strings, the version tables and the
+    // note sections lie far past the first read.
+    let mut compared = 0;
+    let mut past_the_head = 0;
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut paths: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        for path in paths.iter().filter(|p| p.is_file()).take(150) {
+            let Ok(whole) = std::fs::read(path) else {
+                continue;
+            };
+            let Ok(expected) = ElfObject::parse(&whole) else {
+                continue;
+            };
+            assert_eq!(
+                ElfObject::read(path).unwrap(),
+                expected,
+                "{}",
+                path.display()
+            );
+            compared += 1;
+            past_the_head += usize::from(whole.len() as u64 > 4 * HEAD);
+        }
+    }
+    assert!(
+        compared > 100 && past_the_head > 20,
+        "{compared} {past_the_head}"
+    );
+}
+
+#[test]
 fn refuses_non_elf_and_truncated_files() {
     assert!(
         ElfObject::parse(b"#!/bin/sh\n")
@@ -339,8 +375,9 @@ fn a_flood_of_notes_is_read_in_bounded_time() {
         area.extend(name.as_bytes());
     }
     let whole = image(Class::Elf64, true);
+    let parts = image::Parts::whole(&whole);
     let image = image::Image {
-        bytes: &whole,
+        bytes: &parts,
         class: Class::Elf64,
         little_endian: true,
     };
