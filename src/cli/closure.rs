@@ -3,6 +3,7 @@
 //! paths share one resolver.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -67,7 +68,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
             },
         })
         .collect();
-    let closure = match Resolver::new(options).resolve(&executables) {
+    let resolver = Resolver::new(options);
+    let resolved = resolver.resolve(&executables);
+    // Its memos are freed by the exit: dropping every parsed object and
+    // looked-up path one by one would cost more than printing them.
+    std::mem::forget(resolver);
+    let closure = match resolved {
         Ok(closure) => closure,
         Err(error) if json => {
             println!("{}", error_json(&error));
@@ -80,8 +86,21 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
             serde_json::to_string_pretty(&closure).map_err(|e| Error::Usage(e.to_string()))?;
         println!("{text}");
     } else {
-        print_tree(&closure);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let printed = print_tree(&closure, &mut out).and_then(|()| out.flush());
+        match printed {
+            // A reader that stopped early (`| head`) wanted no more.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(Error::Write {
+                    path: "standard output".into(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
     }
+    // (Freed by the exit too.)
+    std::mem::forget(closure);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -116,13 +135,16 @@ fn error_json(error: &Error) -> serde_json::Value {
 }
 
 /// The tree, then the links the loader passes through.
-fn print_tree(closure: &Closure) {
-    println!(
+/// The tree, one line per file and link (buffered: a closure of hundreds
+/// of programs is thousands of lines).
+fn print_tree(closure: &Closure, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
         "target: {} ({}, {})",
         closure.target.rust_triple(),
         closure.target.os,
         closure.target.loader
-    );
+    )?;
     let describe = |file: &ClosureFile| {
         let from = if file.source == file.path {
             String::new()
@@ -135,9 +157,15 @@ fn print_tree(closure: &Closure) {
         }
     };
     for line in tree::lines(closure, describe) {
-        println!("{line}");
+        writeln!(out, "{line}")?;
     }
     for link in &closure.links {
-        println!("link {} -> {}", link.path.display(), link.target.display());
+        writeln!(
+            out,
+            "link {} -> {}",
+            link.path.display(),
+            link.target.display()
+        )?;
     }
+    Ok(())
 }

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 
 pub struct GlibcRules {
     defaults: Vec<PathBuf>,
-    cache: Vec<PathBuf>,
+    /// The cache's directories, each with why it is searched: a cached
+    /// directory that is also a default one is searched in the jail too.
+    cache: Vec<(PathBuf, DirKind)>,
     lib: String,
     platform: String,
     ld_library_path: Vec<String>,
@@ -42,7 +44,17 @@ impl GlibcRules {
             }
             None => (vec!["/lib".into(), "/usr/lib".into()], "lib".into()),
         };
-        let cache = read_ld_so_conf(root)?;
+        let cache = read_ld_so_conf(root)?
+            .into_iter()
+            .map(|dir| {
+                let kind = if defaults.contains(&dir) {
+                    DirKind::Default
+                } else {
+                    DirKind::Cache
+                };
+                (dir, kind)
+            })
+            .collect();
         Ok(GlibcRules {
             defaults,
             cache,
@@ -70,23 +82,17 @@ impl SearchRules for GlibcRules {
         // DF_1_NODEFLIB: no default directory, and no cache entry inside one
         // (glibc compares the entry's path with each by prefix).
         if requester.object.nodeflib {
-            for dir in self
+            for (dir, _) in self
                 .cache
                 .iter()
-                .filter(|dir| !self.defaults.iter().any(|default| dir.starts_with(default)))
+                .filter(|(dir, _)| !self.defaults.iter().any(|default| dir.starts_with(default)))
             {
                 order.in_root(std::slice::from_ref(dir), DirKind::Cache);
             }
             return order.finish();
         }
-        for dir in &self.cache {
-            // A cached directory that is also a default one is searched in the jail too.
-            let kind = if self.defaults.contains(dir) {
-                DirKind::Default
-            } else {
-                DirKind::Cache
-            };
-            order.in_root(std::slice::from_ref(dir), kind);
+        for (dir, kind) in &self.cache {
+            order.in_root(std::slice::from_ref(dir), kind.clone());
         }
         order.in_root(&self.defaults, DirKind::Default).finish()
     }

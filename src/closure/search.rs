@@ -63,7 +63,7 @@ pub struct Requester<'a> {
 }
 
 /// A directory to look in.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchDir {
     /// The directory as the target's loader sees it (may hold `..`).
     pub jail: PathBuf,
@@ -72,8 +72,20 @@ pub struct SearchDir {
     pub kind: DirKind,
 }
 
+// Hashed as the paths' bytes: `Path`'s own hash walks its components.
+impl std::hash::Hash for SearchDir {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.jail.as_os_str().hash(state);
+        self.host.as_ref().map(|h| h.as_os_str()).hash(state);
+        std::mem::discriminant(&self.kind).hash(state);
+        if let DirKind::Rpath(owner) | DirKind::Runpath(owner) = &self.kind {
+            owner.as_os_str().hash(state);
+        }
+    }
+}
+
 /// Why a directory is searched; decides whether the jail's loader searches it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirKind {
     Rpath(PathBuf),
     Runpath(PathBuf),
