@@ -12,13 +12,19 @@ use std::path::Path;
 /// Opens `path` (links followed) for reading if it is a regular file; any
 /// other kind of file is an `InvalidInput` error saying what it is.
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_regular_with_metadata(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the open file's metadata.
+pub fn open_regular_with_metadata(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     refuse_other_kinds(&std::fs::metadata(path)?)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
-    refuse_other_kinds(&file.metadata()?)?;
-    Ok(file)
+    let metadata = file.metadata()?;
+    refuse_other_kinds(&metadata)?;
+    Ok((file, metadata))
 }
 
 fn refuse_other_kinds(metadata: &std::fs::Metadata) -> io::Result<()> {

@@ -198,6 +198,9 @@ pub fn resolve(executables: &[Executable], options: &Options) -> Result<Closure>
 /// Shared by the walks, which run on every core.
 pub struct Resolver {
     root: FsRoot,
+    /// The build host's `/`, where the executables are (the root itself
+    /// when there is no sysroot: one memo of the file system).
+    host: FsRoot,
     options: Options,
     parsed: Mutex<HashMap<OsString, Arc<ElfObject>>>,
     /// What each search directory holds under each name asked for.
@@ -216,8 +219,13 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Resolver {
     pub fn new(options: Options) -> Self {
+        let host = match options.root.sysroot() {
+            None => options.root.clone(),
+            Some(_) => FsRoot::host(),
+        };
         Resolver {
             root: options.root.clone(),
+            host,
             options,
             parsed: Mutex::default(),
             located: Mutex::default(),
@@ -380,6 +388,28 @@ impl Resolver {
             .or_default()
             .insert(name.to_string(), answer.clone());
         Ok(answer)
+    }
+
+    /// Where `path` on the build host really is, every link followed, as
+    /// `realpath` finds it, but through the host's memo: most executables
+    /// share their directories.
+    fn host_real(&self, path: &Path) -> Result<PathBuf> {
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            let current = std::env::current_dir().map_err(|source| Error::Read {
+                path: ".".into(),
+                source,
+            })?;
+            current.join(path)
+        };
+        match self.host.resolve(&absolute)? {
+            Some(resolved) => Ok(resolved.path),
+            None => Err(Error::Read {
+                path: path.to_path_buf(),
+                source: std::io::ErrorKind::NotFound.into(),
+            }),
+        }
     }
 
     /// Parses `path` once per resolver.

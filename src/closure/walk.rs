@@ -84,11 +84,7 @@ impl<'r> Walk<'r> {
             missing: Vec::new(),
             links: Vec::new(),
         };
-        let host_real =
-            std::fs::canonicalize(&executable.source).map_err(|source| Error::Read {
-                path: executable.source.clone(),
-                source,
-            })?;
+        let host_real = resolver.host_real(&executable.source)?;
         let jail_path = normalize(&executable.jail_path);
         let interpreter = object.interpreter.clone();
         walk.add(Loaded {

@@ -87,8 +87,9 @@ impl ElfObject {
             path: path.to_path_buf(),
             source,
         };
-        let file = crate::regular::open_regular(path).map_err(read_error)?;
-        let size = file.metadata().map_err(read_error)?.len();
+        let (file, metadata) =
+            crate::regular::open_regular_with_metadata(path).map_err(read_error)?;
+        let size = metadata.len();
         if size > MAX_ELF_SIZE {
             return Err(Error::Elf {
                 path: path.to_path_buf(),
