@@ -13,8 +13,9 @@ pub mod target;
 pub mod versions;
 mod walk;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -104,34 +105,16 @@ impl Closure {
     }
 
     fn merge_all_but(&mut self, object: &Path, other: Closure) -> Result<()> {
-        let before: Vec<ClosureFile> = self.files.clone();
-        let mut files = Files::new();
-        for file in self.files.drain(..) {
-            merge_file(&mut files, file)?;
+        let mut merger = Merger::default();
+        let others = other.files.iter().filter(|f| f.path != object);
+        for file in self.files.iter().chain(others) {
+            let needed_by = file.needed_by.iter().map(PathBuf::as_path);
+            merger.file(FileView::of(file), needed_by)?;
         }
-        let links_before = self.links.clone();
-        let mut links = Links::new();
-        for link in self.links.drain(..) {
-            merge_link(&mut links, link)?;
+        for link in self.links.iter().chain(&other.links) {
+            merger.link(link)?;
         }
-        let merged = other
-            .files
-            .into_iter()
-            .filter(|f| f.path != object)
-            .try_for_each(|f| merge_file(&mut files, f))
-            .and_then(|()| {
-                other
-                    .links
-                    .into_iter()
-                    .try_for_each(|l| merge_link(&mut links, l))
-            });
-        if let Err(error) = merged {
-            self.files = before;
-            self.links = links_before;
-            return Err(error);
-        }
-        self.files = sorted_files(files);
-        self.links = sorted_links(links);
+        (self.files, self.links) = merger.finish();
         Ok(())
     }
 }
@@ -261,13 +244,11 @@ impl Resolver {
             self.walk(index, executable)
         });
         let mut target: Option<Target> = None;
-        // Hashed while merging, sorted once at the end: many executables
-        // bring the same libraries, so most merges find the file there.
-        let mut files = Files::new();
-        let mut links = Links::new();
+        let mut walked = Vec::with_capacity(walks.len());
         for (executable, walk) in executables.iter().zip(walks) {
             // The first error in the executables' order, as a loop over
-            // them would meet it: reading it, its target, then its walk.
+            // them would meet it: reading it, its target, then its walk
+            // (conflicts between walks come after, in the same order).
             let (object, this_target, walk) = walk?;
             if let Some(first) = &target {
                 if *first != this_target {
@@ -286,20 +267,28 @@ impl Resolver {
             } else {
                 target = Some(this_target);
             }
-            let walk = walk?;
-            for file in walk.files {
-                merge_file(&mut files, file)?;
-            }
-            for link in walk.links {
-                merge_link(&mut links, link)?;
-            }
+            walked.push(walk?);
         }
         let Some(target) = target else {
             return Err(Error::Selection {
                 message: "no executable to jail".to_string(),
             });
         };
-        let mut files = sorted_files(files);
+        // Hashed while merging, sorted once at the end: many executables
+        // bring the same libraries, so most merges find the file there.
+        let mut merger = Merger::default();
+        for walk in &walked {
+            for (placed, needed_by) in &walk.files {
+                let needed_by = needed_by.iter().map(|&i| walk.files[i].0.path.as_path());
+                merger.file(FileView::placed(placed), needed_by)?;
+            }
+            for (placed, _) in &walk.files {
+                for link in &placed.links {
+                    merger.link(link)?;
+                }
+            }
+        }
+        let (mut files, links) = merger.finish();
         // Each file's version needs, once per file rather than per walk.
         for file in &mut files {
             file.versions = self
@@ -315,7 +304,7 @@ impl Resolver {
         Ok(Closure {
             target,
             files,
-            links: sorted_links(links),
+            links,
             left_out: Vec::new(),
         })
     }
@@ -436,66 +425,131 @@ struct LookIn {
 /// Answers by search directories, then by name.
 type Answers = HashMap<Vec<search::SearchDir>, HashMap<String, Option<Arc<walk::Answer>>>>;
 
-/// A file of the merged closure, with the set of its `needed_by` (libc is
-/// needed by every executable: a list scan would make merging quadratic).
-type Merged = (ClosureFile, HashSet<OsString>);
-/// The merged closure's files and links by in-jail path.
-type Files = HashMap<OsString, Merged>;
-type Links = HashMap<OsString, Link>;
+/// One file of a closure or a walk, borrowed for merging.
+#[derive(Clone, Copy)]
+struct FileView<'a> {
+    path: &'a Path,
+    source: &'a Path,
+    role: &'a Role,
+    found: &'a str,
+    moved_from: Option<&'a Path>,
+    versions: &'a BTreeMap<String, Vec<String>>,
+}
 
-fn merge_file(files: &mut Files, file: ClosureFile) -> Result<()> {
-    match files.get_mut(file.path.as_os_str()) {
-        None => {
-            let seen = file
-                .needed_by
-                .iter()
-                .map(|p| p.as_os_str().to_owned())
-                .collect();
-            files.insert(file.path.as_os_str().to_owned(), (file, seen));
+/// A walk's files have their versions added after the merge.
+static NO_VERSIONS: BTreeMap<String, Vec<String>> = BTreeMap::new();
+
+impl<'a> FileView<'a> {
+    fn of(file: &'a ClosureFile) -> Self {
+        FileView {
+            path: &file.path,
+            source: &file.source,
+            role: &file.role,
+            found: &file.found,
+            moved_from: file.moved_from.as_deref(),
+            versions: &file.versions,
         }
-        Some((old, seen)) if old.source == file.source => {
-            for who in file.needed_by {
-                if seen.insert(who.as_os_str().to_owned()) {
-                    old.needed_by.push(who);
-                }
+    }
+
+    fn placed(placed: &'a walk::Placed) -> Self {
+        FileView {
+            path: &placed.path,
+            source: &placed.source,
+            role: &placed.role,
+            found: &placed.found,
+            moved_from: placed.moved_from.as_deref(),
+            versions: &NO_VERSIONS,
+        }
+    }
+}
+
+/// Files and links of several walks or closures, merged by path: the
+/// first to bring a path describes it, the others add who needs it; two
+/// sources for one path, or two targets for one link, are a conflict.
+/// It borrows what it merges and copies only the result. (Keyed by the
+/// paths' bytes: hashing a `Path` walks its components.)
+#[derive(Default)]
+struct Merger<'a> {
+    files: HashMap<&'a OsStr, MergedFile<'a>>,
+    links: HashMap<&'a OsStr, &'a Link>,
+}
+
+struct MergedFile<'a> {
+    file: FileView<'a>,
+    needed_by: Vec<&'a Path>,
+    /// The set of `needed_by` (libc is needed by every executable: a
+    /// list scan would make merging quadratic).
+    seen: HashSet<&'a OsStr>,
+}
+
+impl<'a> Merger<'a> {
+    fn file(
+        &mut self,
+        file: FileView<'a>,
+        needed_by: impl Iterator<Item = &'a Path>,
+    ) -> Result<()> {
+        let merged = match self.files.entry(file.path.as_os_str()) {
+            Entry::Vacant(entry) => entry.insert(MergedFile {
+                file,
+                needed_by: Vec::new(),
+                seen: HashSet::new(),
+            }),
+            Entry::Occupied(entry) if entry.get().file.source == file.source => entry.into_mut(),
+            Entry::Occupied(entry) => {
+                return Err(Error::Conflict {
+                    path: file.path.display().to_string(),
+                    first: entry.get().file.source.display().to_string(),
+                    second: file.source.display().to_string(),
+                });
+            }
+        };
+        for who in needed_by {
+            if merged.seen.insert(who.as_os_str()) {
+                merged.needed_by.push(who);
             }
         }
-        Some((old, _)) => {
-            return Err(Error::Conflict {
-                path: file.path.display().to_string(),
-                first: old.source.display().to_string(),
-                second: file.source.display().to_string(),
-            });
+        Ok(())
+    }
+
+    fn link(&mut self, link: &'a Link) -> Result<()> {
+        match self.links.entry(link.path.as_os_str()) {
+            Entry::Occupied(old) if old.get().target != link.target => Err(Error::Conflict {
+                path: link.path.display().to_string(),
+                first: format!("a link to {}", old.get().target.display()),
+                second: format!("a link to {}", link.target.display()),
+            }),
+            Entry::Occupied(mut old) => {
+                old.insert(link);
+                Ok(())
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(link);
+                Ok(())
+            }
         }
     }
-    Ok(())
-}
 
-fn sorted_files(files: Files) -> Vec<ClosureFile> {
-    let mut files: Vec<ClosureFile> = files.into_values().map(|(file, _)| file).collect();
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    files
-}
-
-fn sorted_links(links: Links) -> Vec<Link> {
-    let mut links: Vec<Link> = links.into_values().collect();
-    links.sort_by(|a, b| a.path.cmp(&b.path));
-    links
-}
-
-fn merge_link(links: &mut Links, link: Link) -> Result<()> {
-    if let Some(old) = links
-        .get(link.path.as_os_str())
-        .filter(|old| old.target != link.target)
-    {
-        return Err(Error::Conflict {
-            path: link.path.display().to_string(),
-            first: format!("a link to {}", old.target.display()),
-            second: format!("a link to {}", link.target.display()),
-        });
+    /// The merged files and links, each sorted by path.
+    fn finish(self) -> (Vec<ClosureFile>, Vec<Link>) {
+        let mut files: Vec<ClosureFile> = (self.files.into_values())
+            .map(|merged| {
+                let file = merged.file;
+                ClosureFile {
+                    path: file.path.to_path_buf(),
+                    source: file.source.to_path_buf(),
+                    role: file.role.clone(),
+                    needed_by: merged.needed_by.iter().map(|p| p.to_path_buf()).collect(),
+                    found: file.found.to_string(),
+                    moved_from: file.moved_from.map(Path::to_path_buf),
+                    versions: file.versions.clone(),
+                }
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut links: Vec<Link> = self.links.into_values().cloned().collect();
+        links.sort_by(|a, b| a.path.cmp(&b.path));
+        (files, links)
     }
-    links.insert(link.path.as_os_str().to_owned(), link);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::root::{Link, normalize};
 use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
 use super::target::{Loader, Target};
 use super::versions;
-use super::{ClosureFile, Executable, Resolver, Role, openbsd};
+use super::{Executable, Resolver, Role, openbsd};
 use crate::error::{Error, MissingLibrary, MissingVersion, Result};
 
 /// A library file found in a search directory, before any walk takes it.
@@ -27,22 +27,35 @@ pub(super) struct Found {
 /// Which file answers a request, and its CPU-specific copies, before a
 /// walk loads them.
 pub(super) struct Answer {
-    found: Loaded,
-    variants: Vec<Loaded>,
+    found: Arc<Placed>,
+    variants: Vec<Arc<Placed>>,
 }
 
-/// One object the walk has loaded.
-#[derive(Clone)]
-pub(super) struct Loaded {
-    object: Arc<ElfObject>,
-    file: ClosureFile,
+/// A file as walks load it, the same for every walk that loads it
+/// through the same request: shared, so a walk's files are pointers.
+pub(super) struct Placed {
+    pub object: Arc<ElfObject>,
+    /// Where the file lives inside the jail, and where it is read.
+    pub path: PathBuf,
+    pub source: PathBuf,
+    pub role: Role,
+    /// How the loader finds it (see [`super::ClosureFile`]).
+    pub found: String,
+    pub moved_from: Option<PathBuf>,
     /// `$ORIGIN` inside the jail and, for objects from outside the root, on the host.
     origin: PathBuf,
     host_origin: Option<PathBuf>,
+    /// The links passed to reach it.
+    pub links: Vec<Link>,
+}
+
+/// One object the walk has loaded.
+struct Loaded {
+    placed: Arc<Placed>,
     /// The object whose request loaded this one (for RPATH inheritance).
     loader: Option<usize>,
-    /// Links passed to reach it, added to the walk when it is.
-    links: Vec<Link>,
+    /// The objects that asked for it, by index, in the order they did.
+    needed_by: Vec<usize>,
 }
 
 pub(super) struct Walk<'r> {
@@ -55,13 +68,12 @@ pub(super) struct Walk<'r> {
     queue: VecDeque<usize>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
-    links: Vec<Link>,
 }
 
-/// What one walk found: its files and the symlinks passed to reach them.
+/// What one walk found: its files in the order loaded, each with the
+/// indices in that list of the files that asked for it.
 pub(super) struct Walked {
-    pub files: Vec<ClosureFile>,
-    pub links: Vec<Link>,
+    pub files: Vec<(Arc<Placed>, Vec<usize>)>,
 }
 
 impl<'r> Walk<'r> {
@@ -82,27 +94,22 @@ impl<'r> Walk<'r> {
             by_name: HashMap::new(),
             queue: VecDeque::new(),
             missing: Vec::new(),
-            links: Vec::new(),
         };
         let host_real = resolver.host_real(&executable.source)?;
         let jail_path = normalize(&executable.jail_path);
         let interpreter = object.interpreter.clone();
-        walk.add(Loaded {
+        let placed = Placed {
             origin: parent(&jail_path),
             host_origin: Some(parent(&host_real)),
-            loader: None,
             links: Vec::new(),
-            file: ClosureFile {
-                path: jail_path,
-                source: host_real,
-                role: Role::Executable,
-                needed_by: Vec::new(),
-                found: "given".to_string(),
-                moved_from: None,
-                versions: Default::default(),
-            },
+            path: jail_path,
+            source: host_real,
+            role: Role::Executable,
+            found: "given".to_string(),
+            moved_from: None,
             object,
-        });
+        };
+        walk.add(Arc::new(placed), None);
         if let Some(interpreter) = interpreter {
             walk.add_interpreter(&interpreter)?;
         }
@@ -122,14 +129,15 @@ impl<'r> Walk<'r> {
         }
         // The versions each file needs are added once the walks are merged.
         Ok(Walked {
-            files: walk.loaded.into_iter().map(|l| l.file).collect(),
-            links: walk.links,
+            files: (walk.loaded.into_iter())
+                .map(|l| (l.placed, l.needed_by))
+                .collect(),
         })
     }
 
     fn drain(&mut self) -> Result<()> {
         while let Some(index) = self.queue.pop_front() {
-            let object = Arc::clone(&self.loaded[index].object);
+            let object = Arc::clone(&self.loaded[index].placed.object);
             for name in &object.needed {
                 self.request(index, name, false)?;
             }
@@ -151,10 +159,10 @@ impl<'r> Walk<'r> {
     fn check_versions(&self) -> Result<()> {
         let mut missing = Vec::new();
         for loaded in &self.loaded {
-            for need in &loaded.object.version_needs {
+            for need in &loaded.placed.object.version_needs {
                 let mapped = self
                     .rules
-                    .map_name(&self.loaded[0].file.path, &need.library);
+                    .map_name(&self.loaded[0].placed.path, &need.library);
                 let answer = [need.library.as_str(), mapped]
                     .iter()
                     .find_map(|name| self.by_name.get(*name));
@@ -164,12 +172,12 @@ impl<'r> Walk<'r> {
                 let library = &self.loaded[index];
                 for version in &need.versions {
                     if let Err(newest) =
-                        versions::check(version, &library.object.version_definitions)
+                        versions::check(version, &library.placed.object.version_definitions)
                     {
                         missing.push(MissingVersion {
-                            object: loaded.file.path.clone(),
+                            object: loaded.placed.path.clone(),
                             library: need.library.clone(),
-                            library_file: library.file.path.clone(),
+                            library_file: library.placed.path.clone(),
                             version: version.name.clone(),
                             newest,
                         });
@@ -193,57 +201,64 @@ impl<'r> Walk<'r> {
         let Some(resolved) = root.resolve(&jail_path)? else {
             return Err(Error::LibraryNotFound {
                 name: path.to_string(),
-                chain: vec![self.loaded[0].file.path.clone()],
+                chain: vec![self.loaded[0].placed.path.clone()],
                 searched: vec![root.host_path(&jail_path)],
             });
         };
         let source = root.host_path(&resolved.path);
         let object = self.resolver.parse(&source)?;
-        let requester = self.loaded[0].file.path.clone();
-        let index = self.add(Loaded {
+        let placed = Placed {
             origin: parent(&jail_path),
             host_origin: None,
-            loader: Some(0),
             links: resolved.links,
-            file: ClosureFile {
-                path: resolved.path,
-                source,
-                role: Role::Interpreter,
-                needed_by: vec![requester],
-                found: "PT_INTERP".to_string(),
-                moved_from: None,
-                versions: Default::default(),
-            },
+            path: resolved.path,
+            source,
+            role: Role::Interpreter,
+            found: "PT_INTERP".to_string(),
+            moved_from: None,
             object,
-        });
+        };
+        let index = self.add(Arc::new(placed), Some(0));
         self.by_name.insert(path.to_string(), index);
         Ok(())
     }
 
-    fn add(&mut self, loaded: Loaded) -> usize {
-        if let Some(soname) = &loaded.object.soname {
+    /// Loads `placed` for `requester` (none for the executable).
+    fn add(&mut self, placed: Arc<Placed>, requester: Option<usize>) -> usize {
+        if let Some(soname) = &placed.object.soname {
             self.by_name
                 .entry(soname.clone())
                 .or_insert(self.loaded.len());
         }
-        self.add_unnamed(loaded)
+        self.add_unnamed(placed, requester)
     }
 
     /// Adds an object without letting its soname answer later requests
     /// (a CPU variant: the plain copy answers them).
-    fn add_unnamed(&mut self, mut loaded: Loaded) -> usize {
+    fn add_unnamed(&mut self, placed: Arc<Placed>, requester: Option<usize>) -> usize {
         let index = self.loaded.len();
-        self.links.append(&mut loaded.links);
-        self.loaded.push(loaded);
+        self.loaded.push(Loaded {
+            placed,
+            loader: requester,
+            needed_by: requester.into_iter().collect(),
+        });
         self.queue.push_back(index);
         index
+    }
+
+    /// Whether a file of this path is loaded already, and which.
+    fn loaded_at(&self, path: &Path) -> Option<usize> {
+        // Compared as bytes: the paths are normal, and `Path`'s own
+        // comparison walks components.
+        let path = path.as_os_str();
+        (self.loaded.iter()).position(|l| l.placed.path.as_os_str() == path)
     }
 
     /// Handles `requester` asking for `name`. Returns whether it was found;
     /// a missing `optional` name is no error.
     fn request(&mut self, requester: usize, name: &str, optional: bool) -> Result<bool> {
         let rules = Arc::clone(&self.rules);
-        let mapped = rules.map_name(&self.loaded[0].file.path, name);
+        let mapped = rules.map_name(&self.loaded[0].placed.path, name);
         for known in [name, mapped] {
             if let Some(&index) = self.by_name.get(known) {
                 self.note_need(index, requester);
@@ -267,13 +282,13 @@ impl<'r> Walk<'r> {
             .into_iter()
             .collect();
             let found = match dirs.first() {
-                Some(dir) => self.look_in(dir, file, false)?,
+                Some(dir) => self.look_in(dir, file, false)?.map(Arc::new),
                 None => None,
             };
             (dirs, found)
         } else {
             let dirs = self.rules.search_dirs(&self.chain(requester));
-            let abi = self.loaded[0].object.abi();
+            let abi = self.loaded[0].placed.object.abi();
             let answer = self
                 .resolver
                 .answer(abi, &dirs, mapped, || self.search(&dirs, mapped))?;
@@ -283,7 +298,7 @@ impl<'r> Walk<'r> {
             });
             (dirs, found)
         };
-        let Some(mut candidate) = found else {
+        let Some(candidate) = found else {
             if optional {
                 return Ok(false);
             }
@@ -304,32 +319,16 @@ impl<'r> Walk<'r> {
             return Ok(false);
         };
         // Two names (a symlink and its target) may reach one loaded file.
-        let path = candidate.file.path.as_os_str();
-        if let Some(index) = self
-            .loaded
-            .iter()
-            .position(|l| l.file.path.as_os_str() == path)
-        {
+        if let Some(index) = self.loaded_at(&candidate.path) {
             self.by_name.insert(name.to_string(), index);
             self.note_need(index, requester);
             return Ok(true);
         }
-        candidate
-            .file
-            .needed_by
-            .push(self.loaded[requester].file.path.clone());
-        candidate.loader = Some(requester);
-        let index = self.add(candidate);
+        let index = self.add(candidate, Some(requester));
         self.by_name.insert(name.to_string(), index);
-        for mut variant in variants {
-            let path = variant.file.path.as_os_str();
-            if !self.loaded.iter().any(|l| l.file.path.as_os_str() == path) {
-                variant
-                    .file
-                    .needed_by
-                    .push(self.loaded[requester].file.path.clone());
-                variant.loader = Some(requester);
-                self.add_unnamed(variant);
+        for variant in variants {
+            if self.loaded_at(&variant.path).is_none() {
+                self.add_unnamed(variant, Some(requester));
             }
         }
         Ok(true)
@@ -349,7 +348,10 @@ impl<'r> Walk<'r> {
             for dir in dirs {
                 if let Some(found) = self.look_in(dir, name, lenient)? {
                     let variants = self.cpu_variants(dir, name)?;
-                    return Ok(Some(Answer { found, variants }));
+                    return Ok(Some(Answer {
+                        found: Arc::new(found),
+                        variants: variants.into_iter().map(Arc::new).collect(),
+                    }));
                 }
             }
         }
@@ -357,7 +359,7 @@ impl<'r> Walk<'r> {
     }
 
     /// The CPU-specific copies of `name` beside the one found in `dir`.
-    fn cpu_variants(&self, dir: &SearchDir, name: &str) -> Result<Vec<Loaded>> {
+    fn cpu_variants(&self, dir: &SearchDir, name: &str) -> Result<Vec<Placed>> {
         let mut variants = Vec::new();
         for sub in self.rules.cpu_variants() {
             let variant_dir = SearchDir {
@@ -366,15 +368,15 @@ impl<'r> Walk<'r> {
                 kind: dir.kind.clone(),
             };
             if let Some(mut variant) = self.look_in(&variant_dir, name, false)? {
-                if variant.file.moved_from.is_some() {
+                if variant.moved_from.is_some() {
                     // Moved beside the plain copy: keep the subdirectory.
-                    let dir = parent(&variant.file.path).join(sub);
-                    variant.file.path = dir.join(name);
+                    let dir = parent(&variant.path).join(sub);
+                    variant.path = dir.join(name);
                     variant.origin = dir;
                 }
-                variant.file.found = format!(
+                variant.found = format!(
                     "{} (a copy for CPUs with {sub}; the plain copy stays for the others)",
-                    variant.file.found
+                    variant.found
                 );
                 variants.push(variant);
             }
@@ -383,20 +385,9 @@ impl<'r> Walk<'r> {
     }
 
     fn note_need(&mut self, index: usize, requester: usize) {
-        if index == requester {
-            return;
-        }
-        // Compared as bytes: the paths are normal, and `Path`'s own
-        // comparison walks components.
-        let requester_path = self.loaded[requester].file.path.as_os_str();
-        let known = self.loaded[index]
-            .file
-            .needed_by
-            .iter()
-            .any(|p| p.as_os_str() == requester_path);
-        if !known {
-            let requester_path = self.loaded[requester].file.path.clone();
-            self.loaded[index].file.needed_by.push(requester_path);
+        let needed_by = &mut self.loaded[index].needed_by;
+        if index != requester && !needed_by.contains(&requester) {
+            needed_by.push(requester);
         }
     }
 
@@ -407,10 +398,10 @@ impl<'r> Walk<'r> {
         while let Some(i) = cursor {
             let loaded = &self.loaded[i];
             chain.push(Requester {
-                object: &loaded.object,
-                jail_path: &loaded.file.path,
-                origin: &loaded.origin,
-                host_origin: loaded.host_origin.as_deref(),
+                object: &loaded.placed.object,
+                jail_path: &loaded.placed.path,
+                origin: &loaded.placed.origin,
+                host_origin: loaded.placed.host_origin.as_deref(),
             });
             cursor = loaded.loader;
         }
@@ -426,35 +417,30 @@ impl<'r> Walk<'r> {
 
     /// Looks for `name` in one directory. A file of the wrong class or
     /// machine, or no ELF file at all, is passed over as the loader does.
-    fn look_in(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Loaded>> {
+    fn look_in(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Placed>> {
         let Some(found) = self
             .resolver
             .look_in(dir, name, lenient, || self.locate(dir, name, lenient))?
         else {
             return Ok(None);
         };
-        if !self.loaded[0].object.compatible(&found.object) {
+        if !self.loaded[0].placed.object.compatible(&found.object) {
             return Ok(None);
         }
         let mut description = format!("{} {}", dir.kind, dir.jail.display());
         if lenient {
             description.push_str(" (a lower minor than asked for: ld.so warns)");
         }
-        let mut candidate = Loaded {
-            file: ClosureFile {
-                path: found.jail_path.clone(),
-                source: found.source.clone(),
-                role: Role::Library,
-                needed_by: Vec::new(),
-                found: description,
-                moved_from: None,
-                versions: Default::default(),
-            },
+        let mut candidate = Placed {
+            path: found.jail_path.clone(),
+            source: found.source.clone(),
+            role: Role::Library,
+            found: description,
+            moved_from: None,
             origin: normalize(&dir.jail),
             host_origin: dir.host.clone(),
             links: found.links.clone(),
             object: Arc::clone(&found.object),
-            loader: None,
         };
         if !dir.kind.searched_in_jail() {
             self.move_to_default_dir(&mut candidate, &found.name)?;
@@ -535,14 +521,14 @@ impl<'r> Walk<'r> {
 
     /// The jail has no loader cache or hints: put the library where its
     /// loader looks.
-    fn move_to_default_dir(&self, candidate: &mut Loaded, name: &str) -> Result<()> {
+    fn move_to_default_dir(&self, candidate: &mut Placed, name: &str) -> Result<()> {
         for dir in self.rules.default_dirs() {
             if let Some(resolved) = self.resolver.root.resolve(dir)? {
-                candidate.file.moved_from = Some(candidate.file.path.clone());
-                candidate.file.path = resolved.path.join(name);
-                candidate.file.found = format!(
+                candidate.moved_from = Some(candidate.path.clone());
+                candidate.path = resolved.path.join(name);
+                candidate.found = format!(
                     "{}; moved to default directory {} (the jail has no loader cache or hints)",
-                    candidate.file.found,
+                    candidate.found,
                     dir.display()
                 );
                 candidate.links = resolved.links;
@@ -551,7 +537,7 @@ impl<'r> Walk<'r> {
             }
         }
         Err(Error::NotSupported {
-            path: candidate.file.source.clone(),
+            path: candidate.source.clone(),
             what: format!(
                 "placing a library found through the loader cache when the {} root has none of the default directories {:?}",
                 self.target.os,
