@@ -199,8 +199,26 @@ impl FsRoot {
 
     fn walk(&self, path: &Path) -> Result<Option<Resolved>> {
         let mut steps: VecDeque<Step> = VecDeque::new();
-        push_front(&mut steps, path);
-        let mut done = PathBuf::from("/");
+        // The directory is a lookup of its own, remembered: the paths a
+        // run looks up share a few directories, so mostly only the last
+        // name is new. Walking on from where the directory led is the
+        // walk of the whole path.
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && *p != Path::new("/"));
+        let (mut done, before) = match (parent, path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let Some(resolved) = self.resolve(parent)? else {
+                    return Ok(None);
+                };
+                push_front(&mut steps, Path::new(name));
+                (resolved.path, resolved.links)
+            }
+            _ => {
+                push_front(&mut steps, path);
+                (PathBuf::from("/"), Vec::new())
+            }
+        };
         // (link path, link text, physical target once known)
         let mut passed: Vec<(PathBuf, PathBuf, Option<PathBuf>)> = Vec::new();
         while let Some(step) = steps.pop_front() {
@@ -224,7 +242,7 @@ impl FsRoot {
                     continue;
                 }
             };
-            if passed.len() >= MAX_SYMLINKS {
+            if before.len() + passed.len() >= MAX_SYMLINKS {
                 return Err(Error::SymlinkLoop {
                     path: self.host_path(path),
                 });
@@ -236,17 +254,15 @@ impl FsRoot {
             }
             passed.push((candidate, text, None));
         }
-        let links = passed
-            .into_iter()
-            .map(|(link, text, target)| {
-                let parent = link.parent().unwrap_or(Path::new("/"));
-                let target = match target {
-                    Some(target) if !is_contained_text(&text) => relative_path(parent, &target),
-                    _ => text,
-                };
-                Link { path: link, target }
-            })
-            .collect();
+        let after = passed.into_iter().map(|(link, text, target)| {
+            let parent = link.parent().unwrap_or(Path::new("/"));
+            let target = match target {
+                Some(target) if !is_contained_text(&text) => relative_path(parent, &target),
+                _ => text,
+            };
+            Link { path: link, target }
+        });
+        let links = before.into_iter().chain(after).collect();
         Ok(Some(Resolved { path: done, links }))
     }
 }
