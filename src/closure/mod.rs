@@ -188,10 +188,10 @@ pub struct Resolver {
     parsed: Mutex<HashMap<OsString, Arc<ElfObject>>>,
     /// What each search directory holds under each name asked for.
     located: Mutex<HashMap<LookIn, Option<Arc<walk::Found>>>>,
-    /// Which file answers a name in a list of search directories (for
-    /// programs of one class, byte order and machine): most requests of
-    /// most walks search the same few lists.
-    answers: Mutex<HashMap<(elf::Class, bool, u16), Answers>>,
+    /// Which file answers a name in a list of search directories, per
+    /// target (its loader's rules and its class and machine decide what
+    /// answers): most requests of most walks search the same few lists.
+    answers: Mutex<HashMap<Target, Answers>>,
     /// Each target's search rules (its loader's configuration read once).
     rules: Mutex<Vec<(Target, Arc<dyn search::SearchRules>)>>,
 }
@@ -335,6 +335,7 @@ impl Resolver {
         &self,
         dir: &search::SearchDir,
         name: &str,
+        matching: search::Matching,
         lenient: bool,
         locate: impl FnOnce() -> Result<Option<walk::Found>>,
     ) -> Result<Option<Arc<walk::Found>>> {
@@ -342,6 +343,7 @@ impl Resolver {
             jail: dir.jail.as_os_str().to_owned(),
             host: dir.host.as_ref().map(|h| h.as_os_str().to_owned()),
             name: name.to_string(),
+            matching,
             lenient,
         };
         if let Some(found) = locked(&self.located).get(&key) {
@@ -356,13 +358,13 @@ impl Resolver {
     /// `search`'s answer for `name` in `dirs`, found once per resolver.
     fn answer(
         &self,
-        abi: (elf::Class, bool, u16),
+        target: &Target,
         dirs: &[search::SearchDir],
         name: &str,
         search: impl FnOnce() -> Result<Option<walk::Answer>>,
     ) -> Result<Option<Arc<walk::Answer>>> {
         let known = locked(&self.answers)
-            .get(&abi)
+            .get(target)
             .and_then(|lists| lists.get(dirs))
             .and_then(|names| names.get(name))
             .cloned();
@@ -371,7 +373,7 @@ impl Resolver {
         }
         let answer = search()?.map(Arc::new);
         locked(&self.answers)
-            .entry(abi)
+            .entry(target.clone())
             .or_default()
             .entry(dirs.to_vec())
             .or_default()
@@ -419,6 +421,8 @@ struct LookIn {
     jail: OsString,
     host: Option<OsString>,
     name: String,
+    /// OpenBSD's versioned names answer differently from an exact match.
+    matching: search::Matching,
     lenient: bool,
 }
 

@@ -41,7 +41,7 @@ pub trait SearchRules: Send + Sync {
 }
 
 /// How a loader matches a requested name against the files of a directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Matching {
     /// The file of exactly that name (glibc, musl, FreeBSD).
     Exact,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::elf::{Class, ElfObject};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Os {
     Linux,
@@ -19,7 +19,7 @@ pub enum Os {
 }
 
 /// The run-time loader whose search rules the closure follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Loader {
     Glibc,
@@ -29,7 +29,7 @@ pub enum Loader {
 }
 
 /// The target every file in one jail must share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Target {
     pub os: Os,
     pub loader: Loader,

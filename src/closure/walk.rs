@@ -288,10 +288,8 @@ impl<'r> Walk<'r> {
             (dirs, found)
         } else {
             let dirs = self.rules.search_dirs(&self.chain(requester));
-            let abi = self.loaded[0].placed.object.abi();
-            let answer = self
-                .resolver
-                .answer(abi, &dirs, mapped, || self.search(&dirs, mapped))?;
+            let answer = (self.resolver)
+                .answer(self.target, &dirs, mapped, || self.search(&dirs, mapped))?;
             let found = answer.map(|answer| {
                 variants = answer.variants.clone();
                 answer.found.clone()
@@ -418,9 +416,11 @@ impl<'r> Walk<'r> {
     /// Looks for `name` in one directory. A file of the wrong class or
     /// machine, or no ELF file at all, is passed over as the loader does.
     fn look_in(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Placed>> {
-        let Some(found) = self
-            .resolver
-            .look_in(dir, name, lenient, || self.locate(dir, name, lenient))?
+        let Some(found) =
+            self.resolver
+                .look_in(dir, name, self.rules.matching(), lenient, || {
+                    self.locate(dir, name, lenient)
+                })?
         else {
             return Ok(None);
         };

@@ -228,11 +228,6 @@ impl ElfObject {
             && self.machine == other.machine
     }
 
-    /// What decides [`ElfObject::compatible`]: class, byte order, machine.
-    pub fn abi(&self) -> (Class, bool, u16) {
-        (self.class, self.little_endian, self.machine)
-    }
-
     /// e_type ET_EXEC or ET_DYN with an interpreter: something one can run.
     pub fn is_executable(&self) -> bool {
         self.file_type == ET_EXEC || (self.file_type == ET_DYN && self.interpreter.is_some())
