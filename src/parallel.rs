@@ -12,6 +12,10 @@ pub fn map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len().max(1));
+    if threads == 1 {
+        // One item or one core: no thread to start.
+        return items.iter().map(work).collect();
+    }
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
