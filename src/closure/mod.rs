@@ -243,39 +243,11 @@ impl Resolver {
         let walks = crate::parallel::map(&indexed, |&(index, executable)| {
             self.walk(index, executable)
         });
-        let mut target: Option<Target> = None;
-        let mut walked = Vec::with_capacity(walks.len());
-        for (executable, walk) in executables.iter().zip(walks) {
-            // The first error in the executables' order, as a loop over
-            // them would meet it: reading it, its target, then its walk
-            // (conflicts between walks come after, in the same order).
-            let (object, this_target, walk) = walk?;
-            if let Some(first) = &target {
-                if *first != this_target {
-                    return Err(Error::Elf {
-                        path: executable.source.clone(),
-                        reason: format!(
-                            "built for {} {} while {} is for {} {}; one jail holds one target",
-                            this_target.os,
-                            object.describe(),
-                            executables[0].source.display(),
-                            first.os,
-                            self.parse(&executables[0].source)?.describe()
-                        ),
-                    });
-                }
-            } else {
-                target = Some(this_target);
-            }
-            walked.push(walk?);
-        }
-        let Some(target) = target else {
-            return Err(Error::Selection {
-                message: "no executable to jail".to_string(),
-            });
-        };
+        let (target, walked, failure) = self.in_order(executables, walks);
         // Hashed while merging, sorted once at the end: many executables
-        // bring the same libraries, so most merges find the file there.
+        // bring the same libraries, so most merges find the file there. A
+        // conflict among the walks before the first failure comes first,
+        // as in a loop over the executables.
         let mut merger = Merger::default();
         for walk in &walked {
             for (placed, needed_by) in &walk.files {
@@ -288,6 +260,14 @@ impl Resolver {
                 }
             }
         }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let Some(target) = target else {
+            return Err(Error::Selection {
+                message: "no executable to jail".to_string(),
+            });
+        };
         let (mut files, links) = merger.finish();
         // Each file's version needs, once per file rather than per walk.
         for file in &mut files {
@@ -309,14 +289,57 @@ impl Resolver {
         })
     }
 
+    /// The walks in the executables' order up to the first that failed,
+    /// with that failure, as a loop over them would meet it: reading the
+    /// executable, telling its target (the first one's for all), walking.
+    fn in_order(
+        &self,
+        executables: &[Executable],
+        walks: Vec<Result<Started>>,
+    ) -> (Option<Target>, Vec<walk::Walked>, Option<Error>) {
+        let mut target: Option<Target> = None;
+        let mut walked = Vec::with_capacity(walks.len());
+        for (executable, walk) in executables.iter().zip(walks) {
+            let failure = match walk {
+                Err(error) => error,
+                Ok((object, this_target, walk)) => match &target {
+                    Some(first) if *first != this_target => {
+                        match self.parse(&executables[0].source) {
+                            Ok(first_object) => Error::Elf {
+                                path: executable.source.clone(),
+                                reason: format!(
+                                    "built for {} {} while {} is for {} {}; one jail holds one target",
+                                    this_target.os,
+                                    object.describe(),
+                                    executables[0].source.display(),
+                                    first.os,
+                                    first_object.describe()
+                                ),
+                            },
+                            Err(error) => error,
+                        }
+                    }
+                    _ => {
+                        target.get_or_insert(this_target);
+                        match walk {
+                            Ok(walk) => {
+                                walked.push(walk);
+                                continue;
+                            }
+                            Err(error) => error,
+                        }
+                    }
+                },
+            };
+            return (target, walked, Some(failure));
+        }
+        (target, walked, None)
+    }
+
     /// One executable read, its target told and its walk made. The walk's
     /// own failure comes apart from the others: a target that differs
     /// from the first executable's is the error to report before it.
-    fn walk(
-        &self,
-        index: usize,
-        executable: &Executable,
-    ) -> Result<(Arc<ElfObject>, Target, Result<walk::Walked>)> {
+    fn walk(&self, index: usize, executable: &Executable) -> Result<Started> {
         let object = self.parse(&executable.source)?;
         let target = Target::detect(&executable.source, &object)?;
         // dlopen() lists belong to the daemon, the first executable.
@@ -413,6 +436,9 @@ impl Resolver {
         Ok(object)
     }
 }
+
+/// An executable read, its target, and its walk's outcome.
+type Started = (Arc<ElfObject>, Target, Result<walk::Walked>);
 
 /// A name looked for in one search directory. (Paths are kept as their
 /// bytes in every map here: hashing a `Path` walks its components.)

@@ -21,6 +21,11 @@ use crate::error::{Error, Result};
 
 /// Linux's MAXSYMLINKS; the BSDs use 32. Past it, a lookup is a loop.
 const MAX_SYMLINKS: usize = 40;
+/// Paths up to this many components deep have their directory looked up,
+/// and remembered, on its own (a lookup each deeper level); deeper ones,
+/// which no loader search makes, are walked whole, so a hostile path of
+/// thousands of components costs neither stack nor a memo of each prefix.
+const MAX_REMEMBERED_DEPTH: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct FsRoot {
@@ -205,11 +210,20 @@ impl FsRoot {
         // walk of the whole path.
         let parent = path
             .parent()
-            .filter(|p| !p.as_os_str().is_empty() && *p != Path::new("/"));
+            .filter(|p| !p.as_os_str().is_empty() && *p != Path::new("/"))
+            .filter(|_| path.components().count() <= MAX_REMEMBERED_DEPTH);
         let (mut done, before) = match (parent, path.file_name()) {
             (Some(parent), Some(name)) => {
-                let Some(resolved) = self.resolve(parent)? else {
-                    return Ok(None);
+                let resolved = match self.resolve(parent) {
+                    Ok(Some(resolved)) => resolved,
+                    Ok(None) => return Ok(None),
+                    // Named for the path asked for, not its directory.
+                    Err(Error::SymlinkLoop { .. }) => {
+                        return Err(Error::SymlinkLoop {
+                            path: self.host_path(path),
+                        });
+                    }
+                    Err(e) => return Err(e),
                 };
                 push_front(&mut steps, Path::new(name));
                 (resolved.path, resolved.links)
@@ -400,6 +414,54 @@ mod tests {
             .resolve(Path::new("/a"))
             .unwrap_err();
         assert!(matches!(err, Error::SymlinkLoop { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_loop_in_a_directory_names_the_path_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("b", dir.path().join("a")).unwrap();
+        symlink("a", dir.path().join("b")).unwrap();
+        let err = FsRoot::new(dir.path())
+            .resolve(Path::new("/a/libc.so.6"))
+            .unwrap_err();
+        match err {
+            Error::SymlinkLoop { path } => assert!(path.ends_with("a/libc.so.6"), "{path:?}"),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn deep_paths_are_walked_without_deep_recursion() {
+        let dir = tempfile::tempdir().unwrap();
+        // 40 levels, a link at the second: found through it, its link kept.
+        let mut real = dir.path().join("d");
+        for _ in 0..40 {
+            real.push("d");
+        }
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("f"), "").unwrap();
+        symlink("d", dir.path().join("d/l")).unwrap();
+        let asked = format!("/d/l{}/f", "/d".repeat(39));
+        let resolved = FsRoot::new(dir.path())
+            .resolve(Path::new(&asked))
+            .unwrap()
+            .unwrap();
+        assert_eq!(resolved.path, Path::new(&format!("{}/f", "/d".repeat(41))));
+        assert_eq!(resolved.links.len(), 1, "{:?}", resolved.links);
+        assert_eq!(resolved.links[0].path, Path::new("/d/l"));
+        // 20,000 components (a hostile RUNPATH or PT_INTERP): no answer,
+        // and no stack overflow on a 2 MiB thread.
+        let hostile = "/a".repeat(20_000);
+        let root = FsRoot::new(dir.path());
+        let found = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn_scoped(scope, || root.resolve(Path::new(&hostile)).unwrap())
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        assert_eq!(found, None);
     }
 
     #[test]

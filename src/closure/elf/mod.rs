@@ -26,8 +26,11 @@ const HEAD: u64 = 4 << 10;
 /// tables are chains whose length the first entry does not tell).
 const PART: u64 = 16 << 10;
 /// Parses made with the parts read so far before the file is mapped whole
-/// instead; an ordinary file takes two or three.
-const MAX_ROUNDS: usize = 6;
+/// instead. Each round reads what the last one missed, and one part may
+/// only be found through another: glibc's libc takes seven (the dynamic
+/// section, its strings, the version needs, the version definitions, the
+/// section headers, the notes they point to).
+const MAX_ROUNDS: usize = 10;
 /// Bytes read in parts before the file is mapped whole instead (a dynamic
 /// string table megabytes long, or a hostile size).
 const MAX_PARTS: u64 = 4 << 20;
