@@ -610,3 +610,27 @@ fn optional_dlopen_names_are_jailed_when_found_and_passed_over_when_not() {
         "{err}"
     );
 }
+
+#[test]
+fn the_first_problem_in_the_executables_order_is_the_one_reported() {
+    // Two programs at one place in the jail (a conflict between the first
+    // two walks), then a file that is no ELF file: the walks run at once,
+    // but the conflict is reported, as a loop over them would meet it.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    let at = |source: &Path| Executable {
+        source: source.to_path_buf(),
+        jail_path: PathBuf::from("/usr/bin/d"),
+    };
+    let executables = [
+        at(Path::new(TRUE)),
+        at(Path::new("/usr/bin/false")),
+        at(&script),
+    ];
+    let err = resolve(&executables, &Options::default()).unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    // The failure alone, without the conflict before it, is reported.
+    let err = resolve(&executables[1..], &Options::default()).unwrap_err();
+    assert!(matches!(err, Error::Elf { .. }), "{err}");
+}
