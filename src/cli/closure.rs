@@ -55,19 +55,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
         path: ".".into(),
         source,
     })?;
-    let executables: Vec<Executable> = paths
+    let executables = paths
         .iter()
-        .map(|path| Executable {
-            source: path.clone(),
-            // Where the file is on the target: the path as given, made absolute.
-            jail_path: match options.root.sysroot() {
-                Some(root) if path.starts_with(root) => {
-                    Path::new("/").join(path.strip_prefix(root).unwrap_or(path))
-                }
-                _ => current.join(path),
-            },
-        })
-        .collect();
+        .map(|path| executable(path, &options.root, &current))
+        .collect::<Result<Vec<Executable>>>()?;
     let resolver = Resolver::new(options);
     let resolved = resolver.resolve(&executables);
     // Its memos are freed by the exit: dropping every parsed object and
@@ -102,6 +93,27 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     // (Freed by the exit too.)
     std::mem::forget(closure);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A PATH as the target sees it. One inside the sysroot is where the
+/// sysroot puts it, and is read through the sysroot: a link in it (an
+/// absolute one, as /etc/alternatives makes) leads to the sysroot's file,
+/// never to the build host's.
+fn executable(path: &Path, root: &FsRoot, current: &Path) -> Result<Executable> {
+    let Some(sysroot) = root.sysroot().filter(|r| path.starts_with(r)) else {
+        return Ok(Executable {
+            source: path.to_path_buf(),
+            // The path as given, made absolute.
+            jail_path: current.join(path),
+        });
+    };
+    let jail_path = Path::new("/").join(path.strip_prefix(sysroot).unwrap_or(path));
+    let source = match root.resolve(&jail_path)? {
+        Some(resolved) => root.host_path(&resolved.path),
+        // Missing: reading it says so, with the path as given.
+        None => path.to_path_buf(),
+    };
+    Ok(Executable { source, jail_path })
 }
 
 /// A failed closure as data: `{"error": {...}}` with every missing library
@@ -168,4 +180,28 @@ fn print_tree(closure: &Closure, out: &mut impl Write) -> std::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_in_the_sysroot_is_read_through_the_sysroot() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("usr/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("mawk"), "the sysroot's").unwrap();
+        // As /etc/alternatives links: absolute, meant inside the root.
+        std::os::unix::fs::symlink("/usr/bin/mawk", bin.join("awk")).unwrap();
+        let root = FsRoot::new(dir.path());
+        let asked = bin.join("awk");
+        let found = executable(&asked, &root, Path::new("/somewhere")).unwrap();
+        assert_eq!(found.jail_path, Path::new("/usr/bin/awk"));
+        assert_eq!(found.source, dir.path().join("usr/bin/mawk"));
+        // Outside the sysroot: the build host's path, made absolute.
+        let found = executable(Path::new("x/y"), &root, Path::new("/somewhere")).unwrap();
+        assert_eq!(found.jail_path, Path::new("/somewhere/x/y"));
+        assert_eq!(found.source, Path::new("x/y"));
+    }
 }
