@@ -414,13 +414,7 @@ mod tests {
             .resolve(Path::new("/a"))
             .unwrap_err();
         assert!(matches!(err, Error::SymlinkLoop { .. }), "{err}");
-    }
-
-    #[test]
-    fn a_loop_in_a_directory_names_the_path_asked_for() {
-        let dir = tempfile::tempdir().unwrap();
-        symlink("b", dir.path().join("a")).unwrap();
-        symlink("a", dir.path().join("b")).unwrap();
+        // A loop in a path's directory names the path asked for.
         let err = FsRoot::new(dir.path())
             .resolve(Path::new("/a/libc.so.6"))
             .unwrap_err();
