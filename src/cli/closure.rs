@@ -146,9 +146,8 @@ fn error_json(error: &Error) -> serde_json::Value {
     serde_json::json!({ "error": object })
 }
 
-/// The tree, then the links the loader passes through.
-/// The tree, one line per file and link (buffered: a closure of hundreds
-/// of programs is thousands of lines).
+/// The tree, then the links the loader passes through, a line each
+/// (buffered: a closure of hundreds of programs is thousands of lines).
 fn print_tree(closure: &Closure, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,

@@ -297,30 +297,28 @@ impl Resolver {
         executables: &[Executable],
         walks: Vec<Result<Started>>,
     ) -> (Option<Target>, Vec<walk::Walked>, Option<Error>) {
-        let mut target: Option<Target> = None;
+        // The first executable's target, and the object that told it.
+        let mut first: Option<(Target, Arc<ElfObject>)> = None;
         let mut walked = Vec::with_capacity(walks.len());
         for (executable, walk) in executables.iter().zip(walks) {
             let failure = match walk {
                 Err(error) => error,
-                Ok((object, this_target, walk)) => match &target {
-                    Some(first) if *first != this_target => {
-                        match self.parse(&executables[0].source) {
-                            Ok(first_object) => Error::Elf {
-                                path: executable.source.clone(),
-                                reason: format!(
-                                    "built for {} {} while {} is for {} {}; one jail holds one target",
-                                    this_target.os,
-                                    object.describe(),
-                                    executables[0].source.display(),
-                                    first.os,
-                                    first_object.describe()
-                                ),
-                            },
-                            Err(error) => error,
+                Ok((object, target, walk)) => {
+                    let (first_target, first_object) =
+                        first.get_or_insert_with(|| (target.clone(), Arc::clone(&object)));
+                    if *first_target != target {
+                        Error::Elf {
+                            path: executable.source.clone(),
+                            reason: format!(
+                                "built for {} {} while {} is for {} {}; one jail holds one target",
+                                target.os,
+                                object.describe(),
+                                executables[0].source.display(),
+                                first_target.os,
+                                first_object.describe()
+                            ),
                         }
-                    }
-                    _ => {
-                        target.get_or_insert(this_target);
+                    } else {
                         match walk {
                             Ok(walk) => {
                                 walked.push(walk);
@@ -329,11 +327,11 @@ impl Resolver {
                             Err(error) => error,
                         }
                     }
-                },
+                }
             };
-            return (target, walked, Some(failure));
+            return (first.map(|(target, _)| target), walked, Some(failure));
         }
-        (target, walked, None)
+        (first.map(|(target, _)| target), walked, None)
     }
 
     /// One executable read, its target told and its walk made. The walk's
@@ -348,8 +346,14 @@ impl Resolver {
         } else {
             (&[], &[])
         };
-        let object_for_walk = Arc::clone(&object);
-        let walked = walk::Walk::run(self, &target, executable, object_for_walk, dlopen, optional);
+        let walked = walk::Walk::run(
+            self,
+            &target,
+            executable,
+            Arc::clone(&object),
+            dlopen,
+            optional,
+        );
         Ok((object, target, walked))
     }
 
@@ -548,10 +552,7 @@ impl<'a> Merger<'a> {
                 first: format!("a link to {}", old.get().target.display()),
                 second: format!("a link to {}", link.target.display()),
             }),
-            Entry::Occupied(mut old) => {
-                old.insert(link);
-                Ok(())
-            }
+            Entry::Occupied(_) => Ok(()),
             Entry::Vacant(entry) => {
                 entry.insert(link);
                 Ok(())

@@ -265,7 +265,6 @@ impl<'r> Walk<'r> {
                 return Ok(true);
             }
         }
-        let mut variants = Vec::new();
         let (dirs, found) = if let Some((dir, file)) = mapped.rsplit_once('/') {
             // A name with a slash is a path, used as it is once `$ORIGIN`
             // and friends are expanded (a relative one is relative to the
@@ -282,21 +281,22 @@ impl<'r> Walk<'r> {
             .into_iter()
             .collect();
             let found = match dirs.first() {
-                Some(dir) => self.look_in(dir, file, false)?.map(Arc::new),
+                Some(dir) => self.look_in(dir, file, false)?.map(|found| {
+                    Arc::new(Answer {
+                        found: Arc::new(found),
+                        variants: Vec::new(),
+                    })
+                }),
                 None => None,
             };
             (dirs, found)
         } else {
             let dirs = self.rules.search_dirs(&self.chain(requester));
-            let answer = (self.resolver)
+            let found = (self.resolver)
                 .answer(self.target, &dirs, mapped, || self.search(&dirs, mapped))?;
-            let found = answer.map(|answer| {
-                variants = answer.variants.clone();
-                answer.found.clone()
-            });
             (dirs, found)
         };
-        let Some(candidate) = found else {
+        let Some(answer) = found else {
             if optional {
                 return Ok(false);
             }
@@ -317,16 +317,16 @@ impl<'r> Walk<'r> {
             return Ok(false);
         };
         // Two names (a symlink and its target) may reach one loaded file.
-        if let Some(index) = self.loaded_at(&candidate.path) {
+        if let Some(index) = self.loaded_at(&answer.found.path) {
             self.by_name.insert(name.to_string(), index);
             self.note_need(index, requester);
             return Ok(true);
         }
-        let index = self.add(candidate, Some(requester));
+        let index = self.add(Arc::clone(&answer.found), Some(requester));
         self.by_name.insert(name.to_string(), index);
-        for variant in variants {
+        for variant in &answer.variants {
             if self.loaded_at(&variant.path).is_none() {
-                self.add_unnamed(variant, Some(requester));
+                self.add_unnamed(Arc::clone(variant), Some(requester));
             }
         }
         Ok(true)

@@ -7,7 +7,6 @@ mod image;
 pub mod machine;
 mod notes;
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -128,18 +127,7 @@ impl ElfObject {
         file: &File,
         size: u64,
     ) -> std::io::Result<Option<std::result::Result<Self, String>>> {
-        let mut parts = Vec::new();
-        let parsed = Self::parse_in_parts(file, size, &mut parts);
-        recycle(parts);
-        parsed
-    }
-
-    fn parse_in_parts(
-        file: &File,
-        size: u64,
-        parts: &mut Vec<(u64, Vec<u8>)>,
-    ) -> std::io::Result<Option<std::result::Result<Self, String>>> {
-        parts.push((0, read_at(file, 0, HEAD.min(size))?));
+        let mut parts = vec![(0, read_at(file, 0, HEAD.min(size))?)];
         let mut read = HEAD.min(size);
         for _ in 0..MAX_ROUNDS {
             let image = Parts::new(parts.iter().map(|(at, b)| (*at, &b[..])).collect(), size);
@@ -246,30 +234,11 @@ impl ElfObject {
     }
 }
 
-thread_local! {
-    /// The buffers of this thread's earlier reads, used again: a fresh
-    /// allocation for each part of each file costs more than reading it.
-    static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// `len` bytes of `file` from `offset`.
 fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = BUFFERS.with_borrow_mut(Vec::pop).unwrap_or_default();
-    bytes.clear();
-    bytes.resize(len as usize, 0);
+    let mut bytes = vec![0; len as usize];
     file.read_exact_at(&mut bytes, offset)?;
     Ok(bytes)
-}
-
-/// Keeps a few parts' buffers for the next reads.
-fn recycle(parts: Vec<(u64, Vec<u8>)>) {
-    BUFFERS.with_borrow_mut(|buffers| {
-        for (_, bytes) in parts {
-            if buffers.len() < 8 && bytes.capacity() <= PART as usize * 4 {
-                buffers.push(bytes);
-            }
-        }
-    });
 }
 
 #[cfg(test)]
