@@ -2,23 +2,24 @@
 //! first, under the object that first asked for it; a file reached again is
 //! marked rather than repeated.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::ffi::OsStr;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::closure::{Closure, ClosureFile, Role};
 
 /// One line per file, indented by depth, with `describe`'s text after the path.
 pub fn lines(closure: &Closure, describe: impl Fn(&ClosureFile) -> String) -> Vec<String> {
     // Each file under the first object that asked for it, in closure order.
-    let mut children: HashMap<&Path, Vec<&ClosureFile>> = HashMap::new();
+    let mut children: FxHashMap<&OsStr, Vec<&ClosureFile>> = FxHashMap::default();
     for file in &closure.files {
         if let Some(parent) = file.needed_by.first() {
-            children.entry(parent.as_path()).or_default().push(file);
+            children.entry(parent.as_os_str()).or_default().push(file);
         }
     }
     let mut tree = Tree {
         children,
-        shown: HashSet::new(),
+        shown: FxHashSet::default(),
         lines: Vec::new(),
     };
     for root in closure.files.iter().filter(|f| f.role == Role::Executable) {
@@ -28,8 +29,8 @@ pub fn lines(closure: &Closure, describe: impl Fn(&ClosureFile) -> String) -> Ve
 }
 
 struct Tree<'c> {
-    children: HashMap<&'c Path, Vec<&'c ClosureFile>>,
-    shown: HashSet<&'c Path>,
+    children: FxHashMap<&'c OsStr, Vec<&'c ClosureFile>>,
+    shown: FxHashSet<&'c OsStr>,
     lines: Vec<String>,
 }
 
@@ -41,7 +42,7 @@ impl<'c> Tree<'c> {
         describe: &impl Fn(&ClosureFile) -> String,
     ) {
         let indent = "    ".repeat(depth);
-        let seen = !self.shown.insert(&file.path);
+        let seen = !self.shown.insert(file.path.as_os_str());
         let again = if seen { " (see above)" } else { "" };
         self.lines.push(format!(
             "{indent}{}{}{again}",
@@ -53,7 +54,7 @@ impl<'c> Tree<'c> {
         }
         let children = self
             .children
-            .get(file.path.as_path())
+            .get(file.path.as_os_str())
             .cloned()
             .unwrap_or_default();
         for child in children {

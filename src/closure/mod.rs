@@ -13,12 +13,13 @@ pub mod target;
 pub mod versions;
 mod walk;
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use self::elf::ElfObject;
@@ -185,13 +186,13 @@ pub struct Resolver {
     /// when there is no sysroot: one memo of the file system).
     host: FsRoot,
     options: Options,
-    parsed: Mutex<HashMap<OsString, Arc<ElfObject>>>,
+    parsed: Mutex<FxHashMap<OsString, Arc<ElfObject>>>,
     /// What each search directory holds under each name asked for.
-    located: Mutex<HashMap<LookIn, Option<Arc<walk::Found>>>>,
+    located: Mutex<FxHashMap<LookIn, Option<Arc<walk::Found>>>>,
     /// Which file answers a name in a list of search directories, per
     /// target (its loader's rules and its class and machine decide what
     /// answers): most requests of most walks search the same few lists.
-    answers: Mutex<HashMap<Target, Answers>>,
+    answers: Mutex<FxHashMap<Target, Answers>>,
     /// Each target's search rules (its loader's configuration read once).
     rules: Mutex<Vec<(Target, Arc<dyn search::SearchRules>)>>,
 }
@@ -457,7 +458,7 @@ struct LookIn {
 }
 
 /// Answers by search directories, then by name.
-type Answers = HashMap<Vec<search::SearchDir>, HashMap<String, Option<Arc<walk::Answer>>>>;
+type Answers = FxHashMap<Vec<search::SearchDir>, FxHashMap<String, Option<Arc<walk::Answer>>>>;
 
 /// One file of a closure or a walk, borrowed for merging.
 #[derive(Clone, Copy)]
@@ -504,8 +505,8 @@ impl<'a> FileView<'a> {
 /// paths' bytes: hashing a `Path` walks its components.)
 #[derive(Default)]
 struct Merger<'a> {
-    files: HashMap<&'a OsStr, MergedFile<'a>>,
-    links: HashMap<&'a OsStr, &'a Link>,
+    files: FxHashMap<&'a OsStr, MergedFile<'a>>,
+    links: FxHashMap<&'a OsStr, &'a Link>,
 }
 
 struct MergedFile<'a> {
@@ -513,7 +514,7 @@ struct MergedFile<'a> {
     needed_by: Vec<&'a Path>,
     /// The set of `needed_by` (libc is needed by every executable: a
     /// list scan would make merging quadratic).
-    seen: HashSet<&'a OsStr>,
+    seen: FxHashSet<&'a OsStr>,
 }
 
 impl<'a> Merger<'a> {
@@ -526,7 +527,7 @@ impl<'a> Merger<'a> {
             Entry::Vacant(entry) => entry.insert(MergedFile {
                 file,
                 needed_by: Vec::new(),
-                seen: HashSet::new(),
+                seen: FxHashSet::default(),
             }),
             Entry::Occupied(entry) if entry.get().file.source == file.source => entry.into_mut(),
             Entry::Occupied(entry) => {

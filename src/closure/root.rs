@@ -9,12 +9,13 @@
 //! clone of the root. A root is therefore a snapshot of one run: make a
 //! new one to see changes made since.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -45,9 +46,9 @@ impl Eq for FsRoot {}
 /// bytes: hashing a `Path` walks its components, several times slower.)
 #[derive(Debug, Default)]
 struct Cache {
-    nodes: Mutex<HashMap<OsString, Node>>,
-    lookups: Mutex<HashMap<OsString, Option<Resolved>>>,
-    dirs: Mutex<HashMap<OsString, Option<Arc<Vec<OsString>>>>>,
+    nodes: Mutex<FxHashMap<OsString, Node>>,
+    lookups: Mutex<FxHashMap<OsString, Option<Resolved>>>,
+    dirs: Mutex<FxHashMap<OsString, Option<Arc<Vec<OsString>>>>>,
 }
 
 /// One path component as `lstat` (and `readlink`) found it.

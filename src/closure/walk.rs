@@ -2,9 +2,11 @@
 //! its loader makes it: the interpreter first, then DT_NEEDED level by
 //! level, a name already loaded satisfying every later request for it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::elf::ElfObject;
 use super::root::{Link, normalize};
@@ -64,7 +66,7 @@ pub(super) struct Walk<'r> {
     rules: Arc<dyn SearchRules>,
     loaded: Vec<Loaded>,
     /// Names and sonames already loaded: these satisfy any later request.
-    by_name: HashMap<String, usize>,
+    by_name: FxHashMap<String, usize>,
     queue: VecDeque<usize>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
@@ -91,7 +93,7 @@ impl<'r> Walk<'r> {
             target,
             rules,
             loaded: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: FxHashMap::default(),
             queue: VecDeque::new(),
             missing: Vec::new(),
         };
