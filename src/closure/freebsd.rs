@@ -7,12 +7,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::root::FsRoot;
-use super::search::{DirKind, Order, Requester, SearchDir, SearchRules};
+use super::search::{DirKind, Order, Requester, SearchList, SearchRules};
 use crate::error::{Error, Result};
 
 pub struct FreeBsdRules {
     defaults: Vec<PathBuf>,
-    hints: Vec<PathBuf>,
+    /// The hints directories, then the defaults.
+    searched_last: SearchList,
     libmap: LibMap,
     ld_library_path: Vec<String>,
 }
@@ -20,7 +21,7 @@ pub struct FreeBsdRules {
 impl FreeBsdRules {
     pub fn new(root: &FsRoot, ld_library_path: &[String]) -> Result<Self> {
         let defaults: Vec<PathBuf> = vec!["/lib".into(), "/usr/lib".into()];
-        let hints = read_hints(root)?
+        let hints: Vec<PathBuf> = read_hints(root)?
             .unwrap_or_else(|| {
                 [
                     "/usr/lib/compat",
@@ -33,9 +34,13 @@ impl FreeBsdRules {
             .into_iter()
             .filter(|d| !defaults.contains(d))
             .collect();
+        let searched_last = Order::new(("lib", ""))
+            .in_root(&hints, DirKind::Cache)
+            .in_root(&defaults, DirKind::Default)
+            .finish();
         Ok(FreeBsdRules {
             defaults,
-            hints,
+            searched_last,
             libmap: LibMap::read(root)?,
             ld_library_path: ld_library_path.to_vec(),
         })
@@ -43,7 +48,7 @@ impl FreeBsdRules {
 }
 
 impl SearchRules for FreeBsdRules {
-    fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
+    fn search_dirs(&self, chain: &[Requester<'_>]) -> SearchList {
         let requester = &chain[0];
         let main = &chain[chain.len() - 1];
         let mut order = Order::new(("lib", ""));
@@ -56,9 +61,7 @@ impl SearchRules for FreeBsdRules {
         order
             .ld_library_path(requester, &self.ld_library_path)
             .runpath(requester)
-            .in_root(&self.hints, DirKind::Cache)
-            .in_root(&self.defaults, DirKind::Default)
-            .finish()
+            .then(&self.searched_last)
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

@@ -10,15 +10,19 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::root::FsRoot;
-use super::search::{DirKind, Order, Requester, SearchDir, SearchRules};
+use super::search::{DirKind, Order, Requester, SearchList, SearchRules};
 use super::target::Target;
 use crate::error::{Error, Result};
 
 pub struct GlibcRules {
     defaults: Vec<PathBuf>,
-    /// The cache's directories, each with why it is searched: a cached
-    /// directory that is also a default one is searched in the jail too.
-    cache: Vec<(PathBuf, DirKind)>,
+    /// The cache's directories, then the defaults. A cached directory that
+    /// is also a default one is searched in the jail too.
+    searched_last: SearchList,
+    /// For an object flagged DF_1_NODEFLIB (`-z nodefaultlib`): no default
+    /// directory, and no cache entry inside one (glibc compares the
+    /// entry's path with each by prefix).
+    searched_last_nodeflib: SearchList,
     lib: String,
     platform: String,
     ld_library_path: Vec<String>,
@@ -44,20 +48,25 @@ impl GlibcRules {
             }
             None => (vec!["/lib".into(), "/usr/lib".into()], "lib".into()),
         };
-        let cache = read_ld_so_conf(root)?
-            .into_iter()
-            .map(|dir| {
-                let kind = if defaults.contains(&dir) {
-                    DirKind::Default
-                } else {
-                    DirKind::Cache
-                };
-                (dir, kind)
-            })
+        let cache = read_ld_so_conf(root)?;
+        let mut order = Order::new(("", ""));
+        for dir in &cache {
+            let kind = if defaults.contains(dir) {
+                DirKind::Default
+            } else {
+                DirKind::Cache
+            };
+            order.in_root(std::slice::from_ref(dir), kind);
+        }
+        let searched_last = order.in_root(&defaults, DirKind::Default).finish();
+        let outside_defaults: Vec<PathBuf> = (cache.into_iter())
+            .filter(|dir| !defaults.iter().any(|default| dir.starts_with(default)))
             .collect();
+        let searched_last_nodeflib = order.in_root(&outside_defaults, DirKind::Cache).finish();
         Ok(GlibcRules {
             defaults,
-            cache,
+            searched_last,
+            searched_last_nodeflib,
             lib,
             platform: platform_name(target.machine).to_string(),
             ld_library_path: ld_library_path.to_vec(),
@@ -66,7 +75,7 @@ impl GlibcRules {
 }
 
 impl SearchRules for GlibcRules {
-    fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
+    fn search_dirs(&self, chain: &[Requester<'_>]) -> SearchList {
         let requester = &chain[0];
         let mut order = Order::new(self.tokens());
         // RPATH is inherited up the chain of loaders, unless the requester
@@ -79,22 +88,11 @@ impl SearchRules for GlibcRules {
         order
             .ld_library_path(requester, &self.ld_library_path)
             .runpath(requester);
-        // DF_1_NODEFLIB: no default directory, and no cache entry inside one
-        // (glibc compares the entry's path with each by prefix).
         if requester.object.nodeflib {
-            for (dir, _) in self
-                .cache
-                .iter()
-                .filter(|(dir, _)| !self.defaults.iter().any(|default| dir.starts_with(default)))
-            {
-                order.in_root(std::slice::from_ref(dir), DirKind::Cache);
-            }
-            return order.finish();
+            order.then(&self.searched_last_nodeflib)
+        } else {
+            order.then(&self.searched_last)
         }
-        for (dir, kind) in &self.cache {
-            order.in_root(std::slice::from_ref(dir), kind.clone());
-        }
-        order.in_root(&self.defaults, DirKind::Default).finish()
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

@@ -387,13 +387,13 @@ impl Resolver {
     fn answer(
         &self,
         target: &Target,
-        dirs: &[search::SearchDir],
+        dirs: &search::SearchList,
         name: &str,
         search: impl FnOnce() -> Result<Option<walk::Answer>>,
     ) -> Result<Option<Arc<walk::Answer>>> {
         let known = locked(&self.answers)
             .get(target)
-            .and_then(|lists| lists.get(dirs))
+            .and_then(|lists| lists.get(&dirs[..]))
             .and_then(|names| names.get(name))
             .cloned();
         if let Some(answer) = known {
@@ -403,7 +403,7 @@ impl Resolver {
         locked(&self.answers)
             .entry(target.clone())
             .or_default()
-            .entry(dirs.to_vec())
+            .entry(Arc::clone(dirs))
             .or_default()
             .insert(name.to_string(), answer.clone());
         Ok(answer)
@@ -458,7 +458,7 @@ struct LookIn {
 }
 
 /// Answers by search directories, then by name.
-type Answers = FxHashMap<Vec<search::SearchDir>, FxHashMap<String, Option<Arc<walk::Answer>>>>;
+type Answers = FxHashMap<search::SearchList, FxHashMap<String, Option<Arc<walk::Answer>>>>;
 
 /// One file of a closure or a walk, borrowed for merging.
 #[derive(Clone, Copy)]

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use super::root::FsRoot;
-use super::search::{DirKind, Order, Requester, SearchDir, SearchRules};
+use super::search::{DirKind, Order, Requester, SearchList, SearchRules};
 use super::target::Target;
 use crate::error::{Error, Result};
 
 pub struct MuslRules {
-    path_file: Vec<PathBuf>,
+    /// The path file's directories, then the defaults.
+    searched_last: SearchList,
     defaults: Vec<PathBuf>,
     ld_library_path: Vec<String>,
 }
@@ -30,18 +31,24 @@ impl MuslRules {
                 .map(PathBuf::from)
                 .collect();
         }
+        let defaults = ["/lib", "/usr/local/lib", "/usr/lib"]
+            .map(PathBuf::from)
+            .to_vec();
+        // The jail gets no path file: its directories are the host's alone.
+        let searched_last = Order::new(("lib", ""))
+            .in_root(&path_file, DirKind::Cache)
+            .in_root(&defaults, DirKind::Default)
+            .finish();
         Ok(MuslRules {
-            path_file,
-            defaults: ["/lib", "/usr/local/lib", "/usr/lib"]
-                .map(PathBuf::from)
-                .to_vec(),
+            searched_last,
+            defaults,
             ld_library_path: ld_library_path.to_vec(),
         })
     }
 }
 
 impl SearchRules for MuslRules {
-    fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
+    fn search_dirs(&self, chain: &[Requester<'_>]) -> SearchList {
         let mut order = Order::new(("lib", ""));
         order.ld_library_path(&chain[0], &self.ld_library_path);
         // RPATH and RUNPATH alike, of the requester and every object above it.
@@ -52,11 +59,7 @@ impl SearchRules for MuslRules {
                 order.runpath(owner);
             }
         }
-        // The jail gets no path file: its directories are the host's alone.
-        order
-            .in_root(&self.path_file, DirKind::Cache)
-            .in_root(&self.defaults, DirKind::Default)
-            .finish()
+        order.then(&self.searched_last)
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

@@ -6,28 +6,35 @@
 
 use std::path::PathBuf;
 
-use super::search::{DirKind, Matching, Order, Requester, SearchDir, SearchRules};
+use super::search::{DirKind, Matching, Order, Requester, SearchList, SearchRules};
 
 pub struct OpenBsdRules {
     defaults: Vec<PathBuf>,
-    /// What ldconfig(8) puts in the hints file by default at boot (rc(8)):
-    /// the build host's loader finds libraries there, the jail's does not.
-    hints: Vec<PathBuf>,
+    /// The defaults, then what ldconfig(8) puts in the hints file by
+    /// default at boot (rc(8)): the build host's loader finds libraries
+    /// there, the jail's does not.
+    searched_last: SearchList,
     ld_library_path: Vec<String>,
 }
 
 impl OpenBsdRules {
     pub fn new(ld_library_path: &[String]) -> Self {
+        let defaults = vec!["/usr/lib".into()];
+        let hints = ["/usr/X11R6/lib", "/usr/local/lib"].map(PathBuf::from);
+        let searched_last = Order::new(("lib", ""))
+            .in_root(&defaults, DirKind::Default)
+            .in_root(&hints, DirKind::Cache)
+            .finish();
         OpenBsdRules {
-            defaults: vec!["/usr/lib".into()],
-            hints: vec!["/usr/X11R6/lib".into(), "/usr/local/lib".into()],
+            defaults,
+            searched_last,
             ld_library_path: ld_library_path.to_vec(),
         }
     }
 }
 
 impl SearchRules for OpenBsdRules {
-    fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir> {
+    fn search_dirs(&self, chain: &[Requester<'_>]) -> SearchList {
         let requester = &chain[0];
         let executable = &chain[chain.len() - 1];
         let mut order = Order::new(("lib", "")).origin_needs_flag();
@@ -40,10 +47,7 @@ impl SearchRules for OpenBsdRules {
                 order.rpath(executable);
             }
         }
-        order
-            .in_root(&self.defaults, DirKind::Default)
-            .in_root(&self.hints, DirKind::Cache)
-            .finish()
+        order.then(&self.searched_last)
     }
 
     fn default_dirs(&self) -> &[PathBuf] {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::elf::ElfObject;
 
@@ -10,7 +11,7 @@ use super::elf::ElfObject;
 /// library, `chain[1]` the object that loaded it, and so on up to the
 /// executable.
 pub trait SearchRules: Send + Sync {
-    fn search_dirs(&self, chain: &[Requester<'_>]) -> Vec<SearchDir>;
+    fn search_dirs(&self, chain: &[Requester<'_>]) -> SearchList;
     /// The directories the jailed loader searches by default, in order; a
     /// library found where the jail's loader will not look is moved to the
     /// first of them that exists.
@@ -61,6 +62,10 @@ pub struct Requester<'a> {
     /// from the root (a freshly built executable).
     pub host_origin: Option<&'a Path>,
 }
+
+/// The directories searched for a name, in order; shared, as most
+/// requests of most walks search the same list.
+pub type SearchList = Arc<[SearchDir]>;
 
 /// A directory to look in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,8 +196,19 @@ impl<'t> Order<'t> {
         self
     }
 
-    pub fn finish(&mut self) -> Vec<SearchDir> {
-        std::mem::take(&mut self.dirs)
+    pub fn finish(&mut self) -> SearchList {
+        std::mem::take(&mut self.dirs).into()
+    }
+
+    /// The directories added so far, then `tail` (the directories of the
+    /// root the loader always searches). When the requester and its
+    /// loaders add none, as for most requests, the list is `tail` itself.
+    pub fn then(&mut self, tail: &SearchList) -> SearchList {
+        if self.dirs.is_empty() {
+            return Arc::clone(tail);
+        }
+        self.dirs.extend(tail.iter().cloned());
+        self.finish()
     }
 }
 

@@ -3,6 +3,7 @@
 //! level, a name already loaded satisfying every later request for it.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use super::elf::ElfObject;
 use super::root::{Link, normalize};
-use super::search::{DirKind, Matching, Requester, SearchDir, SearchRules, expand};
+use super::search::{DirKind, Matching, Requester, SearchDir, SearchList, SearchRules, expand};
 use super::target::{Loader, Target};
 use super::versions;
 use super::{Executable, Resolver, Role, openbsd};
@@ -58,6 +59,8 @@ struct Loaded {
     loader: Option<usize>,
     /// The objects that asked for it, by index, in the order they did.
     needed_by: Vec<usize>,
+    /// Where its requests are searched for, once it has made one.
+    search: Option<SearchList>,
 }
 
 pub(super) struct Walk<'r> {
@@ -67,6 +70,8 @@ pub(super) struct Walk<'r> {
     loaded: Vec<Loaded>,
     /// Names and sonames already loaded: these satisfy any later request.
     by_name: FxHashMap<String, usize>,
+    /// The loaded objects by in-jail path (as bytes).
+    by_path: FxHashMap<OsString, usize>,
     queue: VecDeque<usize>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
@@ -94,6 +99,7 @@ impl<'r> Walk<'r> {
             rules,
             loaded: Vec::new(),
             by_name: FxHashMap::default(),
+            by_path: FxHashMap::default(),
             queue: VecDeque::new(),
             missing: Vec::new(),
         };
@@ -239,10 +245,14 @@ impl<'r> Walk<'r> {
     /// (a CPU variant: the plain copy answers them).
     fn add_unnamed(&mut self, placed: Arc<Placed>, requester: Option<usize>) -> usize {
         let index = self.loaded.len();
+        self.by_path
+            .entry(placed.path.as_os_str().to_owned())
+            .or_insert(index);
         self.loaded.push(Loaded {
             placed,
             loader: requester,
             needed_by: requester.into_iter().collect(),
+            search: None,
         });
         self.queue.push_back(index);
         index
@@ -250,10 +260,7 @@ impl<'r> Walk<'r> {
 
     /// Whether a file of this path is loaded already, and which.
     fn loaded_at(&self, path: &Path) -> Option<usize> {
-        // Compared as bytes: the paths are normal, and `Path`'s own
-        // comparison walks components.
-        let path = path.as_os_str();
-        (self.loaded.iter()).position(|l| l.placed.path.as_os_str() == path)
+        self.by_path.get(path.as_os_str()).copied()
     }
 
     /// Handles `requester` asking for `name`. Returns whether it was found;
@@ -273,7 +280,7 @@ impl<'r> Walk<'r> {
             // daemon's working directory: never found).
             let (lib, platform) = self.rules.tokens();
             let dir = if dir.is_empty() { "/" } else { dir };
-            let dirs: Vec<SearchDir> = expand(
+            let dirs: SearchList = expand(
                 dir,
                 &self.chain(requester)[0],
                 lib,
@@ -293,7 +300,7 @@ impl<'r> Walk<'r> {
             };
             (dirs, found)
         } else {
-            let dirs = self.rules.search_dirs(&self.chain(requester));
+            let dirs = self.search_list(requester);
             let found = (self.resolver)
                 .answer(self.target, &dirs, mapped, || self.search(&dirs, mapped))?;
             (dirs, found)
@@ -389,6 +396,16 @@ impl<'r> Walk<'r> {
         if index != requester && !needed_by.contains(&requester) {
             needed_by.push(requester);
         }
+    }
+
+    /// Where `requester`'s loader searches for the names it asks for.
+    fn search_list(&mut self, requester: usize) -> SearchList {
+        if let Some(list) = &self.loaded[requester].search {
+            return Arc::clone(list);
+        }
+        let list = self.rules.search_dirs(&self.chain(requester));
+        self.loaded[requester].search = Some(Arc::clone(&list));
+        list
     }
 
     /// The requester, then the object that loaded it, up to the executable.

@@ -119,32 +119,39 @@ const MAX_STRING: usize = 4096;
 /// All the names of one object together, at most (real ones: a few KiB).
 const MAX_STRINGS: usize = 1 << 20;
 
-/// The dynamic string table.
-struct Strings<'a> {
-    bytes: &'a [u8],
+/// The dynamic string table, read one name at a time: a C++ library's
+/// table is megabytes of symbol names, of which a loader reads a few.
+struct Strings<'i, 'a> {
+    image: &'i Image<'a>,
+    /// Where the table starts in the file, and its size.
+    offset: u64,
+    size: u64,
     /// The bytes of the names read so far.
     total: std::cell::Cell<usize>,
 }
 
-impl<'a> Strings<'a> {
+impl<'i, 'a> Strings<'i, 'a> {
     fn new(
-        image: &Image<'a>,
+        image: &'i Image<'a>,
         segments: &[Segment],
         vaddr: Option<u64>,
         size: Option<u64>,
     ) -> Parse<Self> {
-        let bytes = match (vaddr, size) {
+        let (offset, size) = match (vaddr, size) {
             (Some(vaddr), Some(size)) => {
                 let offset = image
                     .offset_of(segments, vaddr)
                     .ok_or_else(|| format!("DT_STRTAB at {vaddr:#x} is not in a loaded segment"))?;
-                image.slice(offset, size, "the dynamic string table")?
+                image.in_file(offset, size, "the dynamic string table")?;
+                (offset, size)
             }
             // No string table: any string asked for is an error below.
-            _ => &[],
+            _ => (0, 0),
         };
         Ok(Strings {
-            bytes,
+            image,
+            offset,
+            size,
             total: std::cell::Cell::new(0),
         })
     }
@@ -153,26 +160,34 @@ impl<'a> Strings<'a> {
     /// may be (PATH_MAX) is refused, and so is more than [`MAX_STRINGS`]
     /// of them in all: hostile tables pointing many entries at one huge
     /// string must not cost memory by the gigabyte.
+    ///
+    /// A string the parts read so far do not hold is empty: its bytes are
+    /// noted as missed, so this parse is thrown away and made again once
+    /// they are read, and the other names missed are noted in the same
+    /// round rather than one round each.
     fn get(&self, offset: u64, what: &str) -> Parse<String> {
-        let rest = usize::try_from(offset)
-            .ok()
-            .and_then(|o| self.bytes.get(o..))
-            .ok_or_else(|| format!("{what} names string {offset}, past the string table"))?;
-        let end = rest
-            .iter()
-            .take(MAX_STRING + 1)
-            .position(|b| *b == 0)
-            .ok_or_else(|| {
-                format!("{what}'s string is not terminated within {MAX_STRING} bytes")
-            })?;
-        let total = self.total.get() + end;
+        if offset >= self.size {
+            return Err(format!(
+                "{what} names string {offset}, past the string table"
+            ));
+        }
+        let window = (self.size - offset).min(MAX_STRING as u64 + 1);
+        let Some(bytes) = self.image.bytes.until_nul(self.offset + offset, window) else {
+            return Ok(String::new());
+        };
+        if bytes.len() as u64 == window {
+            return Err(format!(
+                "{what}'s string is not terminated within {MAX_STRING} bytes"
+            ));
+        }
+        let total = self.total.get() + bytes.len();
         if total > MAX_STRINGS {
             return Err(format!(
                 "the dynamic section names more than {MAX_STRINGS} bytes of strings"
             ));
         }
         self.total.set(total);
-        String::from_utf8(rest[..end].to_vec()).map_err(|_| format!("{what}'s string is not UTF-8"))
+        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what}'s string is not UTF-8"))
     }
 }
 

@@ -18,6 +18,8 @@ pub const PT_NOTE: u32 = 4;
 pub const SHT_NOTE: u32 = 7;
 /// `e_phnum` when the real count is in section header 0's `sh_info`.
 const PN_XNUM: u16 = 0xffff;
+/// What is read first for a string not yet held: most names are short.
+const SHORT_STRING: u64 = 256;
 
 pub type Parse<T> = std::result::Result<T, String>;
 
@@ -48,6 +50,39 @@ impl<'a> Parts<'a> {
     /// The ranges asked for that lie in the file but in no part.
     pub fn misses(&self) -> Vec<(u64, u64)> {
         self.misses.take()
+    }
+
+    /// The bytes from `start` up to the first NUL among the next `window`
+    /// bytes, or all `window` of them when none is NUL (the caller tells
+    /// that apart). `None` when no part holds that much from `start`: the
+    /// bytes are noted as missed, first a short string's worth, then the
+    /// whole window.
+    pub fn until_nul(&self, start: u64, window: u64) -> Option<&'a [u8]> {
+        let mut longest: &[u8] = &[];
+        for &(offset, bytes) in &self.parts {
+            if start >= offset && start < offset + bytes.len() as u64 {
+                let held = &bytes[(start - offset) as usize..];
+                let held = &held[..held.len().min(window as usize)];
+                if let Some(end) = memchr::memchr(0, held) {
+                    return Some(&held[..end]);
+                }
+                if held.len() as u64 == window {
+                    return Some(held);
+                }
+                if held.len() > longest.len() {
+                    longest = held;
+                }
+            }
+        }
+        let want = if (longest.len() as u64) < SHORT_STRING {
+            SHORT_STRING.min(window)
+        } else {
+            window
+        };
+        self.misses
+            .borrow_mut()
+            .push((start, (start + want).min(self.size)));
+        None
     }
 
     fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
@@ -207,6 +242,10 @@ impl<'a> Image<'a> {
     /// The section headers of notes, or none when the table is absent or
     /// out of the file (the loader never reads it; `strip` may drop it).
     pub fn note_sections(&self, header: &Header) -> Vec<Section> {
+        // Asked for whole first, so that a reader in parts fetches the
+        // table in one read rather than a header at a time.
+        let table = u64::from(header.shnum) * u64::from(header.shentsize);
+        let _ = self.in_parts(header.shoff, table);
         (0..header.shnum)
             .map_while(|index| self.section_at(header, index).ok())
             .filter(|section| section.kind == SHT_NOTE)
@@ -255,6 +294,14 @@ impl<'a> Image<'a> {
         match self.bytes.get(offset, len) {
             Some(_) => Ok(()),
             None => Err(format!("truncated: {what} lies past the end of the file")),
+        }
+    }
+
+    /// Whether `[offset, offset + len)` is held (a miss is noted if not).
+    fn in_parts(&self, offset: u64, len: u64) -> bool {
+        match (usize::try_from(offset), usize::try_from(len)) {
+            (Ok(offset), Ok(len)) => self.bytes.get(offset, len).is_some(),
+            _ => false,
         }
     }
 

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use self::image::{Image, PT_INTERP, PT_LOAD, Parts};
+use self::image::{Image, PT_INTERP, PT_LOAD, Parse, Parts};
 use self::machine::{ET_DYN, ET_EXEC};
 use crate::error::{Error, Result};
 
@@ -20,15 +20,16 @@ use crate::error::{Error, Result};
 const MAX_ELF_SIZE: u64 = 1 << 31;
 /// What is read first: the file header, the program headers, the
 /// interpreter's name and, in most files, the notes.
-const HEAD: u64 = 4 << 10;
+const HEAD: u64 = 1 << 10;
 /// Each later read: at least this much from where a miss starts (version
-/// tables are chains whose length the first entry does not tell).
-const PART: u64 = 16 << 10;
+/// tables are chains whose length the first entry does not tell), and
+/// misses closer than this to each other are read together.
+const PART: u64 = 1 << 10;
 /// Parses made with the parts read so far before the file is mapped whole
 /// instead. Each round reads what the last one missed, and one part may
-/// only be found through another: glibc's libc takes seven (the dynamic
-/// section, its strings, the version needs, the version definitions, the
-/// section headers, the notes they point to).
+/// only be found through another: glibc's libc takes six (the dynamic
+/// section and the section headers, the names and version tables they
+/// point to, the versions' names, the rest of the version chains).
 const MAX_ROUNDS: usize = 10;
 /// Bytes read in parts before the file is mapped whole instead (a dynamic
 /// string table megabytes long, or a hostile size).
@@ -105,7 +106,7 @@ impl ElfObject {
             });
         }
         let parsed = match Self::read_parts(&file, size).map_err(read_error)? {
-            Some(parsed) => parsed,
+            Some((parsed, _)) => parsed,
             None => {
                 // SAFETY: a private read-only map of a regular file. Like
                 // every mmap reader, it assumes nobody truncates the file
@@ -122,29 +123,29 @@ impl ElfObject {
 
     /// Parses `file` from the parts of it parsing asks for, read one round
     /// of misses at a time; `None` when it needs more rounds or bytes than
-    /// a mapping of the whole file would cost.
-    fn read_parts(
-        file: &File,
-        size: u64,
-    ) -> std::io::Result<Option<std::result::Result<Self, String>>> {
+    /// a mapping of the whole file would cost. With the result, the bytes
+    /// read.
+    fn read_parts(file: &File, size: u64) -> std::io::Result<Option<(Parse<Self>, u64)>> {
         let mut parts = vec![(0, read_at(file, 0, HEAD.min(size))?)];
         let mut read = HEAD.min(size);
         for _ in 0..MAX_ROUNDS {
             let image = Parts::new(parts.iter().map(|(at, b)| (*at, &b[..])).collect(), size);
             let parsed = Self::parse_parts(&image);
-            let misses = image.misses();
+            let mut misses = image.misses();
             if misses.is_empty() {
-                return Ok(Some(parsed));
+                return Ok(Some((parsed, read)));
             }
+            // Each run of misses closer than PART to each other in one read.
+            misses.sort_unstable();
+            let mut runs: Vec<(u64, u64)> = Vec::new();
             for (start, end) in misses {
-                if parts
-                    .iter()
-                    .any(|(at, b)| start >= *at && end <= at + b.len() as u64)
-                {
-                    continue;
+                let end = end.max(start + PART).min(size);
+                match runs.last_mut() {
+                    Some(last) if start <= last.1 + PART => last.1 = last.1.max(end),
+                    _ => runs.push((start, end)),
                 }
-                let from = start & !4095;
-                let to = end.max(from + PART).next_multiple_of(4096).min(size);
+            }
+            for (from, to) in runs {
                 read += to - from;
                 if read > MAX_PARTS {
                     return Ok(None);
@@ -161,7 +162,7 @@ impl ElfObject {
         Self::parse_parts(&Parts::whole(bytes))
     }
 
-    fn parse_parts(parts: &Parts<'_>) -> std::result::Result<Self, String> {
+    fn parse_parts(parts: &Parts<'_>) -> Parse<Self> {
         let (image, header) = Image::open(parts)?;
         let segments = image.segments(&header)?;
         // A loadable segment past the end is a truncated file: the loader
@@ -186,8 +187,10 @@ impl ElfObject {
             }
             None => None,
         };
-        let dynamic = dynamic::read(&image, &segments)?;
+        // The notes before the dynamic section's `?`: a reader in parts
+        // learns what both miss in one round.
         let notes = notes::read(&image, &header, &segments);
+        let dynamic = dynamic::read(&image, &segments)?;
         let has_dynamic = dynamic.is_some();
         let dynamic = dynamic.unwrap_or_default();
         Ok(ElfObject {

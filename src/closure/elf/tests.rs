@@ -58,6 +58,54 @@ fn reading_in_parts_finds_what_the_whole_file_holds() {
 }
 
 #[test]
+fn a_large_library_costs_a_few_small_reads() {
+    // What the loader reads of libc (2 MB, most of it code and a string
+    // table of thousands of symbol names) lies in a few places: a reader
+    // that fetched whole tables, or pages, would read many times more.
+    let path = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/aarch64-linux-gnu/libc.so.6",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists())
+    .expect("the host's glibc");
+    let file = File::open(path).unwrap();
+    let size = file.metadata().unwrap().len();
+    let (parsed, read) = ElfObject::read_parts(&file, size)
+        .unwrap()
+        .expect("read in parts, not mapped whole");
+    let whole = ElfObject::parse(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(parsed.unwrap(), whole);
+    assert!(
+        whole.version_definitions.len() > 30 && read < 16 << 10,
+        "{read} bytes"
+    );
+}
+
+#[test]
+fn a_string_past_the_parts_read_is_a_miss_until_it_is_read() {
+    let file = b"\x7fELFlibc.so.6\0libm.so.6\0";
+    // Held up to the middle of the second name: the first is read, the
+    // second is missed for at least the rest of its bytes.
+    let parts = image::Parts::new(vec![(0, &file[..18])], file.len() as u64);
+    assert_eq!(parts.until_nul(4, 20), Some(&b"libc.so.6"[..]));
+    assert_eq!(parts.until_nul(14, 20), None);
+    let missed = parts.misses();
+    assert!(
+        missed
+            .iter()
+            .any(|&(from, to)| from <= 14 && to as usize >= file.len()),
+        "{missed:?}"
+    );
+    // Read whole: found, and a window without a NUL comes back whole.
+    let parts = image::Parts::whole(file);
+    assert_eq!(parts.until_nul(14, 20), Some(&b"libm.so.6"[..]));
+    assert_eq!(parts.until_nul(14, 3), Some(&b"lib"[..]));
+    assert!(parts.misses().is_empty());
+}
+
+#[test]
 fn refuses_non_elf_and_truncated_files() {
     assert!(
         ElfObject::parse(b"#!/bin/sh\n")
