@@ -18,6 +18,13 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
 /// [`open_regular`], with the open file's metadata.
 pub fn open_regular_with_metadata(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     refuse_other_kinds(&std::fs::metadata(path)?)?;
+    open_seen_regular(path)
+}
+
+/// [`open_regular_with_metadata`] for a path this run has already seen
+/// to be a regular file: opened without looking first, and checked again
+/// on the open file all the same.
+pub fn open_seen_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)

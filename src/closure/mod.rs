@@ -269,19 +269,7 @@ impl Resolver {
                 message: "no executable to jail".to_string(),
             });
         };
-        let (mut files, links) = merger.finish();
-        // Each file's version needs, once per file rather than per walk.
-        for file in &mut files {
-            file.versions = self
-                .parse(&file.source)?
-                .version_needs
-                .iter()
-                .map(|need| {
-                    let names = need.versions.iter().map(|v| v.name.clone()).collect();
-                    (need.library.clone(), names)
-                })
-                .collect();
-        }
+        let (files, links) = merger.finish();
         Ok(Closure {
             target,
             files,
@@ -339,6 +327,10 @@ impl Resolver {
     /// own failure comes apart from the others: a target that differs
     /// from the first executable's is the error to report before it.
     fn walk(&self, index: usize, executable: &Executable) -> Result<Started> {
+        // Looked up first (the walk needs it too, and it is remembered),
+        // so that the file is known to be regular before it is opened. A
+        // failure is the walk's, after the reading's own.
+        let _ = self.host_real(&executable.source);
         let object = self.parse(&executable.source)?;
         let target = Target::detect(&executable.source, &object)?;
         // dlopen() lists belong to the daemon, the first executable.
@@ -393,7 +385,7 @@ impl Resolver {
     ) -> Result<Option<Arc<walk::Answer>>> {
         let known = locked(&self.answers)
             .get(target)
-            .and_then(|lists| lists.get(&dirs[..]))
+            .and_then(|lists| lists.get(dirs))
             .and_then(|names| names.get(name))
             .cloned();
         if let Some(answer) = known {
@@ -436,7 +428,14 @@ impl Resolver {
         if let Some(object) = locked(&self.parsed).get(path.as_os_str()) {
             return Ok(Arc::clone(object));
         }
-        let object = Arc::new(ElfObject::read(path)?);
+        // Most files read are libraries the root's memo has seen: no need
+        // to look at them again before opening.
+        let object = if self.root.seen_regular(path) || self.host.seen_regular(path) {
+            ElfObject::read_seen_regular(path)?
+        } else {
+            ElfObject::read(path)?
+        };
+        let object = Arc::new(object);
         locked(&self.parsed).insert(path.as_os_str().to_owned(), Arc::clone(&object));
         Ok(object)
     }
@@ -468,11 +467,30 @@ struct FileView<'a> {
     role: &'a Role,
     found: &'a str,
     moved_from: Option<&'a Path>,
-    versions: &'a BTreeMap<String, Vec<String>>,
+    versions: Versions<'a>,
 }
 
-/// A walk's files have their versions added after the merge.
-static NO_VERSIONS: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// The symbol versions a file needs: a closure's, or read off a walk's
+/// object once the walks are merged (once per file rather than per walk).
+#[derive(Clone, Copy)]
+enum Versions<'a> {
+    Listed(&'a BTreeMap<String, Vec<String>>),
+    Of(&'a ElfObject),
+}
+
+impl Versions<'_> {
+    fn listed(self) -> BTreeMap<String, Vec<String>> {
+        match self {
+            Versions::Listed(versions) => versions.clone(),
+            Versions::Of(object) => (object.version_needs.iter())
+                .map(|need| {
+                    let names = need.versions.iter().map(|v| v.name.clone()).collect();
+                    (need.library.clone(), names)
+                })
+                .collect(),
+        }
+    }
+}
 
 impl<'a> FileView<'a> {
     fn of(file: &'a ClosureFile) -> Self {
@@ -482,7 +500,7 @@ impl<'a> FileView<'a> {
             role: &file.role,
             found: &file.found,
             moved_from: file.moved_from.as_deref(),
-            versions: &file.versions,
+            versions: Versions::Listed(&file.versions),
         }
     }
 
@@ -493,7 +511,7 @@ impl<'a> FileView<'a> {
             role: &placed.role,
             found: &placed.found,
             moved_from: placed.moved_from.as_deref(),
-            versions: &NO_VERSIONS,
+            versions: Versions::Of(&placed.object),
         }
     }
 }
@@ -561,25 +579,27 @@ impl<'a> Merger<'a> {
         }
     }
 
-    /// The merged files and links, each sorted by path.
+    /// The merged files and links, each sorted by path. The files are
+    /// copied out on every core: a closure of many programs is thousands
+    /// of paths and version names.
     fn finish(self) -> (Vec<ClosureFile>, Vec<Link>) {
-        let mut files: Vec<ClosureFile> = (self.files.into_values())
-            .map(|merged| {
-                let file = merged.file;
-                ClosureFile {
-                    path: file.path.to_path_buf(),
-                    source: file.source.to_path_buf(),
-                    role: file.role.clone(),
-                    needed_by: merged.needed_by.iter().map(|p| p.to_path_buf()).collect(),
-                    found: file.found.to_string(),
-                    moved_from: file.moved_from.map(Path::to_path_buf),
-                    versions: file.versions.clone(),
-                }
-            })
-            .collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let merged: Vec<MergedFile> = self.files.into_values().collect();
+        let mut files = crate::parallel::map(&merged, |merged| {
+            let file = merged.file;
+            ClosureFile {
+                path: file.path.to_path_buf(),
+                source: file.source.to_path_buf(),
+                role: file.role.clone(),
+                needed_by: merged.needed_by.iter().map(|p| p.to_path_buf()).collect(),
+                found: file.found.to_string(),
+                moved_from: file.moved_from.map(Path::to_path_buf),
+                versions: file.versions.listed(),
+            }
+        });
+        // Each path once: an unstable sort gives the one order.
+        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut links: Vec<Link> = self.links.into_values().cloned().collect();
-        links.sort_by(|a, b| a.path.cmp(&b.path));
+        links.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         (files, links)
     }
 }

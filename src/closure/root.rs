@@ -161,6 +161,15 @@ impl FsRoot {
         Ok(node)
     }
 
+    /// Whether this run has seen `host` (a path on the build host) to be a
+    /// regular file, without looking again.
+    pub fn seen_regular(&self, host: &Path) -> bool {
+        matches!(
+            locked(&self.cache.nodes).get(host.as_os_str()),
+            Some(Node::File)
+        )
+    }
+
     /// Whether `path` (in the root, from [`FsRoot::resolve`]: no symlink
     /// left in it) is a regular file.
     pub fn is_file(&self, path: &Path) -> bool {

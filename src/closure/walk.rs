@@ -2,8 +2,10 @@
 //! its loader makes it: the interpreter first, then DT_NEEDED level by
 //! level, a name already loaded satisfying every later request for it.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::OsStr;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,12 +72,36 @@ pub(super) struct Walk<'r> {
     loaded: Vec<Loaded>,
     /// Names and sonames already loaded: these satisfy any later request.
     by_name: FxHashMap<String, usize>,
-    /// The loaded objects by in-jail path (as bytes).
-    by_path: FxHashMap<OsString, usize>,
+    /// The loaded objects by in-jail path.
+    by_path: FxHashMap<ByPath, usize>,
     queue: VecDeque<usize>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
 }
+
+/// A loaded file as a key: hashed and compared as its in-jail path's
+/// bytes, so that a walk finds a path among its files without copying it.
+struct ByPath(Arc<Placed>);
+
+impl Borrow<OsStr> for ByPath {
+    fn borrow(&self) -> &OsStr {
+        self.0.path.as_os_str()
+    }
+}
+
+impl Hash for ByPath {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.path.as_os_str().hash(state);
+    }
+}
+
+impl PartialEq for ByPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.path.as_os_str() == other.0.path.as_os_str()
+    }
+}
+
+impl Eq for ByPath {}
 
 /// What one walk found: its files in the order loaded, each with the
 /// indices in that list of the files that asked for it.
@@ -246,7 +272,7 @@ impl<'r> Walk<'r> {
     fn add_unnamed(&mut self, placed: Arc<Placed>, requester: Option<usize>) -> usize {
         let index = self.loaded.len();
         self.by_path
-            .entry(placed.path.as_os_str().to_owned())
+            .entry(ByPath(Arc::clone(&placed)))
             .or_insert(index);
         self.loaded.push(Loaded {
             placed,
@@ -266,15 +292,19 @@ impl<'r> Walk<'r> {
     /// Handles `requester` asking for `name`. Returns whether it was found;
     /// a missing `optional` name is no error.
     fn request(&mut self, requester: usize, name: &str, optional: bool) -> Result<bool> {
-        let rules = Arc::clone(&self.rules);
-        let mapped = rules.map_name(&self.loaded[0].placed.path, name);
+        // Owned only when libmap.conf maps the name: the rules, shared by
+        // every walk, are not held (nor their count touched) per request.
+        let mapped = self.rules.map_name(&self.loaded[0].placed.path, name);
+        let mapped_owned = (mapped != name).then(|| mapped.to_string());
+        let mapped = mapped_owned.as_deref().unwrap_or(name);
         for known in [name, mapped] {
             if let Some(&index) = self.by_name.get(known) {
                 self.note_need(index, requester);
                 return Ok(true);
             }
         }
-        let (dirs, found) = if let Some((dir, file)) = mapped.rsplit_once('/') {
+        // The directories a path names; a searched name's are its requester's.
+        let (path_dirs, found) = if let Some((dir, file)) = mapped.rsplit_once('/') {
             // A name with a slash is a path, used as it is once `$ORIGIN`
             // and friends are expanded (a relative one is relative to the
             // daemon's working directory: never found).
@@ -298,12 +328,13 @@ impl<'r> Walk<'r> {
                 }),
                 None => None,
             };
-            (dirs, found)
+            (Some(dirs), found)
         } else {
-            let dirs = self.search_list(requester);
-            let found = (self.resolver)
-                .answer(self.target, &dirs, mapped, || self.search(&dirs, mapped))?;
-            (dirs, found)
+            self.make_search_list(requester);
+            let dirs = self.loaded[requester].search.as_ref().expect("made above");
+            let found =
+                (self.resolver).answer(self.target, dirs, mapped, || self.search(dirs, mapped))?;
+            (None, found)
         };
         let Some(answer) = found else {
             if optional {
@@ -312,17 +343,24 @@ impl<'r> Walk<'r> {
             // Noted, and the walk goes on: one run names every library
             // missing, not only the first.
             let root = &self.resolver.root;
-            self.missing.push(MissingLibrary {
+            let dirs = path_dirs
+                .as_ref()
+                .or(self.loaded[requester].search.as_ref());
+            let missing = MissingLibrary {
                 name: name.to_string(),
                 chain: self.loader_chain(requester),
-                searched: dirs.iter().fold(Vec::new(), |mut searched, d| {
-                    let dir = d.host.clone().unwrap_or_else(|| root.host_path(&d.jail));
-                    if !searched.contains(&dir) {
-                        searched.push(dir);
-                    }
-                    searched
-                }),
-            });
+                searched: dirs
+                    .iter()
+                    .flat_map(|d| d.iter())
+                    .fold(Vec::new(), |mut searched, d| {
+                        let dir = d.host.clone().unwrap_or_else(|| root.host_path(&d.jail));
+                        if !searched.contains(&dir) {
+                            searched.push(dir);
+                        }
+                        searched
+                    }),
+            };
+            self.missing.push(missing);
             return Ok(false);
         };
         // Two names (a symlink and its target) may reach one loaded file.
@@ -398,14 +436,13 @@ impl<'r> Walk<'r> {
         }
     }
 
-    /// Where `requester`'s loader searches for the names it asks for.
-    fn search_list(&mut self, requester: usize) -> SearchList {
-        if let Some(list) = &self.loaded[requester].search {
-            return Arc::clone(list);
+    /// Where `requester`'s loader searches for the names it asks for,
+    /// made once per requester.
+    fn make_search_list(&mut self, requester: usize) {
+        if self.loaded[requester].search.is_none() {
+            let list = self.rules.search_dirs(&self.chain(requester));
+            self.loaded[requester].search = Some(list);
         }
-        let list = self.rules.search_dirs(&self.chain(requester));
-        self.loaded[requester].search = Some(Arc::clone(&list));
-        list
     }
 
     /// The requester, then the object that loaded it, up to the executable.

@@ -55,15 +55,14 @@ pub fn read(image: &Image, segments: &[Segment]) -> Parse<Option<Dynamic>> {
         super::Class::Elf64 => 16,
         super::Class::Elf32 => 8,
     };
-    let base = segment.offset as usize;
     let mut entries = Vec::new();
-    for index in 0..bytes.len() / entry {
-        let at = base + index * entry;
-        let tag = image.word(at)?;
+    for bytes in bytes.chunks_exact(entry) {
+        let fields = image.fields(bytes);
+        let tag = fields.word(0);
         if tag == DT_NULL {
             break;
         }
-        entries.push((tag, image.word(at + entry / 2)?));
+        entries.push((tag, fields.word(entry / 2)));
     }
     let value = |tag: u64| entries.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v);
     let strings = Strings::new(image, segments, value(DT_STRTAB), value(DT_STRSZ))?;
@@ -201,13 +200,9 @@ fn needs(
     let mut needs = Vec::new();
     let mut seen = 0;
     loop {
-        image.within(at, 16, "a DT_VERNEED entry")?;
-        let (aux_count, file, aux, next) = (
-            image.u16(at + 2)?,
-            image.u32(at + 4)?,
-            image.u32(at + 8)?,
-            image.u32(at + 12)?,
-        );
+        let fields = image.entry(at, 16, "a DT_VERNEED entry")?;
+        let (aux_count, file, aux, next) =
+            (fields.u16(2), fields.u32(4), fields.u32(8), fields.u32(12));
         let mut versions = Vec::new();
         let mut aux_at = at.checked_add(aux as usize).ok_or("DT_VERNEED overflows")?;
         for _ in 0..aux_count {
@@ -215,13 +210,9 @@ fn needs(
             if seen > MAX_VERSION_ENTRIES {
                 return Err("DT_VERNEED has too many entries".to_string());
             }
-            image.within(aux_at, 16, "a DT_VERNEED entry")?;
-            let (hash, flags, name, aux_next) = (
-                image.u32(aux_at)?,
-                image.u16(aux_at + 4)?,
-                image.u32(aux_at + 8)?,
-                image.u32(aux_at + 12)?,
-            );
+            let fields = image.entry(aux_at, 16, "a DT_VERNEED entry")?;
+            let (hash, flags, name, aux_next) =
+                (fields.u32(0), fields.u16(4), fields.u32(8), fields.u32(12));
             versions.push(Version {
                 name: strings.get(name.into(), "a version need")?,
                 hash,
@@ -262,19 +253,19 @@ fn definitions(
         if read > MAX_VERSION_ENTRIES {
             return Err("DT_VERDEF has too many entries".to_string());
         }
-        image.within(at, 20, "a DT_VERDEF entry")?;
+        let fields = image.entry(at, 20, "a DT_VERDEF entry")?;
         let (flags, aux_count, hash, aux, next) = (
-            image.u16(at + 2)?,
-            image.u16(at + 6)?,
-            image.u32(at + 8)?,
-            image.u32(at + 12)?,
-            image.u32(at + 16)?,
+            fields.u16(2),
+            fields.u16(6),
+            fields.u32(8),
+            fields.u32(12),
+            fields.u32(16),
         );
         if flags & VER_FLG_BASE == 0 && aux_count > 0 {
             let aux_at = at.checked_add(aux as usize).ok_or("DT_VERDEF overflows")?;
-            image.within(aux_at, 8, "a DT_VERDEF entry")?;
+            let name = image.entry(aux_at, 8, "a DT_VERDEF entry")?.u32(0);
             definitions.push(Version {
-                name: strings.get(image.u32(aux_at)?.into(), "a version definition")?,
+                name: strings.get(name.into(), "a version definition")?,
                 hash,
                 weak: false,
             });

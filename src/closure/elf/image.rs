@@ -170,18 +170,19 @@ impl<'a> Image<'a> {
 
     fn header(&self) -> Parse<Header> {
         let wide = self.class == Class::Elf64;
+        let fields = self.entry(0, if wide { 64 } else { 52 }, "the file header")?;
         // The 32-bit header's offsets after e_entry are 12 bytes earlier.
         let at = |offset64: usize| if wide { offset64 } else { offset64 - 12 };
         let mut header = Header {
-            file_type: self.u16(16)?,
-            machine: self.u16(18)?,
-            os_abi: self.array::<1>(7)?[0],
-            phoff: self.word(if wide { 32 } else { 28 })?,
-            shoff: self.word(if wide { 40 } else { 32 })?,
-            phentsize: self.u16(at(54))?,
-            phnum: self.u16(at(56))?,
-            shentsize: self.u16(at(58))?,
-            shnum: self.u16(at(60))?,
+            file_type: fields.u16(16),
+            machine: fields.u16(18),
+            os_abi: fields.bytes[7],
+            phoff: fields.word(if wide { 32 } else { 28 }),
+            shoff: fields.word(if wide { 40 } else { 32 }),
+            phentsize: fields.u16(at(54)),
+            phnum: fields.u16(at(56)),
+            shentsize: fields.u16(at(58)),
+            shnum: fields.u16(at(60)),
         };
         // Extended numbering: counts too large for the header live in
         // section header 0.
@@ -191,8 +192,9 @@ impl<'a> Image<'a> {
                 header.shnum = u16::try_from(first.size).unwrap_or(u16::MAX);
             }
             if header.phnum == PN_XNUM {
-                let info =
-                    self.u32(self.section_offset(&header, 0)? + if wide { 44 } else { 28 })?;
+                let info = self
+                    .section_entry(&header, 0)?
+                    .u32(if wide { 44 } else { 28 });
                 header.phnum = u16::try_from(info).unwrap_or(u16::MAX);
             }
         }
@@ -216,22 +218,22 @@ impl<'a> Image<'a> {
                 .checked_add(index * u64::from(header.phentsize))
                 .and_then(|o| usize::try_from(o).ok())
                 .ok_or("program header offset overflows")?;
-            self.within(base, size, "a program header")?;
+            let fields = self.entry(base, size, "a program header")?;
             let segment = if wide {
                 Segment {
-                    kind: self.u32(base)?,
-                    offset: self.u64(base + 8)?,
-                    vaddr: self.u64(base + 16)?,
-                    file_size: self.u64(base + 32)?,
-                    align: self.u64(base + 48)?,
+                    kind: fields.u32(0),
+                    offset: fields.u64(8),
+                    vaddr: fields.u64(16),
+                    file_size: fields.u64(32),
+                    align: fields.u64(48),
                 }
             } else {
                 Segment {
-                    kind: self.u32(base)?,
-                    offset: self.u32(base + 4)?.into(),
-                    vaddr: self.u32(base + 8)?.into(),
-                    file_size: self.u32(base + 16)?.into(),
-                    align: self.u32(base + 28)?.into(),
+                    kind: fields.u32(0),
+                    offset: fields.u32(4).into(),
+                    vaddr: fields.u32(8).into(),
+                    file_size: fields.u32(16).into(),
+                    align: fields.u32(28).into(),
                 }
             };
             segments.push(segment);
@@ -252,9 +254,11 @@ impl<'a> Image<'a> {
             .collect()
     }
 
-    fn section_offset(&self, header: &Header, index: u16) -> Parse<usize> {
+    /// Section header `index`'s bytes.
+    fn section_entry(&self, header: &Header, index: u16) -> Parse<Entry<'a>> {
         let wide = self.class == Class::Elf64;
-        if usize::from(header.shentsize) < if wide { 64 } else { 40 } {
+        let size = if wide { 64 } else { 40 };
+        if usize::from(header.shentsize) < size {
             return Err(format!(
                 "section header size {} is too small",
                 header.shentsize
@@ -265,35 +269,43 @@ impl<'a> Image<'a> {
             .checked_add(u64::from(index) * u64::from(header.shentsize))
             .and_then(|o| usize::try_from(o).ok())
             .ok_or_else(|| "section header offset overflows".to_string())?;
-        self.within(base, if wide { 64 } else { 40 }, "a section header")?;
-        Ok(base)
+        self.entry(base, size, "a section header")
     }
 
     fn section_at(&self, header: &Header, index: u16) -> Parse<Section> {
-        let base = self.section_offset(header, index)?;
+        let fields = self.section_entry(header, index)?;
         Ok(if self.class == Class::Elf64 {
             Section {
-                kind: self.u32(base + 4)?,
-                offset: self.u64(base + 24)?,
-                size: self.u64(base + 32)?,
-                align: self.u64(base + 48)?,
+                kind: fields.u32(4),
+                offset: fields.u64(24),
+                size: fields.u64(32),
+                align: fields.u64(48),
             }
         } else {
             Section {
-                kind: self.u32(base + 4)?,
-                offset: self.u32(base + 16)?.into(),
-                size: self.u32(base + 20)?.into(),
-                align: self.u32(base + 32)?.into(),
+                kind: fields.u32(4),
+                offset: fields.u32(16).into(),
+                size: fields.u32(20).into(),
+                align: fields.u32(32).into(),
             }
         })
     }
 
-    /// Checks that `len` bytes at `offset` lie inside the file, so that
-    /// the fields read at offsets below `len` from there cannot overflow.
-    pub fn within(&self, offset: usize, len: usize, what: &str) -> Parse<()> {
+    /// The `len` bytes of a table entry at `offset`, checked once to lie
+    /// inside the file: its fields are read at offsets below `len`.
+    pub fn entry(&self, offset: usize, len: usize, what: &str) -> Parse<Entry<'a>> {
         match self.bytes.get(offset, len) {
-            Some(_) => Ok(()),
+            Some(bytes) => Ok(self.fields(bytes)),
             None => Err(format!("truncated: {what} lies past the end of the file")),
+        }
+    }
+
+    /// Fields of `bytes` (part of this image) in its byte order and class.
+    pub fn fields(&self, bytes: &'a [u8]) -> Entry<'a> {
+        Entry {
+            bytes,
+            class: self.class,
+            little_endian: self.little_endian,
         }
     }
 
@@ -333,46 +345,65 @@ impl<'a> Image<'a> {
             .find(|s| vaddr >= s.vaddr && vaddr - s.vaddr < s.file_size)
             .map(|s| vaddr - s.vaddr + s.offset)
     }
+}
 
-    fn array<const N: usize>(&self, offset: usize) -> Parse<[u8; N]> {
-        self.bytes
-            .get(offset, N)
+/// One entry of a table (a program header, a dynamic entry, a version
+/// record), its size checked against the file once, so that reading its
+/// fields at the fixed offsets of its layout needs no further check.
+#[derive(Clone, Copy)]
+pub struct Entry<'a> {
+    bytes: &'a [u8],
+    class: Class,
+    little_endian: bool,
+}
+
+impl Entry<'_> {
+    /// The `N` bytes at `at`. Every offset passed is a constant of an ELF
+    /// layout below the entry's checked size; one past it would be a bug
+    /// here, read as zeros.
+    fn array<const N: usize>(&self, at: usize) -> [u8; N] {
+        debug_assert!(
+            at + N <= self.bytes.len(),
+            "field {at}+{N} of {}",
+            self.bytes.len()
+        );
+        (self.bytes.get(at..at + N))
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("a field at offset {offset} lies past the end"))
+            .unwrap_or([0; N])
     }
 
-    pub fn u16(&self, offset: usize) -> Parse<u16> {
-        let b = self.array::<2>(offset)?;
-        Ok(if self.little_endian {
+    pub fn u16(&self, at: usize) -> u16 {
+        let b = self.array(at);
+        if self.little_endian {
             u16::from_le_bytes(b)
         } else {
             u16::from_be_bytes(b)
-        })
+        }
     }
 
-    pub fn u32(&self, offset: usize) -> Parse<u32> {
-        let b = self.array::<4>(offset)?;
-        Ok(if self.little_endian {
+    pub fn u32(&self, at: usize) -> u32 {
+        let b = self.array(at);
+        if self.little_endian {
             u32::from_le_bytes(b)
         } else {
             u32::from_be_bytes(b)
-        })
+        }
     }
 
-    pub fn u64(&self, offset: usize) -> Parse<u64> {
-        let b = self.array::<8>(offset)?;
-        Ok(if self.little_endian {
+    pub fn u64(&self, at: usize) -> u64 {
+        let b = self.array(at);
+        if self.little_endian {
             u64::from_le_bytes(b)
         } else {
             u64::from_be_bytes(b)
-        })
+        }
     }
 
     /// An address-sized field: 8 bytes in ELF64, 4 in ELF32.
-    pub fn word(&self, offset: usize) -> Parse<u64> {
+    pub fn word(&self, at: usize) -> u64 {
         match self.class {
-            Class::Elf64 => self.u64(offset),
-            Class::Elf32 => self.u32(offset).map(u64::from),
+            Class::Elf64 => self.u64(at),
+            Class::Elf32 => self.u32(at).into(),
         }
     }
 }

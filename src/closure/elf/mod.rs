@@ -86,12 +86,24 @@ impl ElfObject {
     /// file in a process whose walks run on several cores makes every core
     /// flush its TLB.
     pub fn read(path: &Path) -> Result<Self> {
+        Self::read_with(path, crate::regular::open_regular_with_metadata)
+    }
+
+    /// [`ElfObject::read`] of a path the caller has seen to be a regular
+    /// file (see [`crate::regular::open_seen_regular`]).
+    pub fn read_seen_regular(path: &Path) -> Result<Self> {
+        Self::read_with(path, crate::regular::open_seen_regular)
+    }
+
+    fn read_with(
+        path: &Path,
+        open: fn(&Path) -> std::io::Result<(File, std::fs::Metadata)>,
+    ) -> Result<Self> {
         let read_error = |source| Error::Read {
             path: path.to_path_buf(),
             source,
         };
-        let (file, metadata) =
-            crate::regular::open_regular_with_metadata(path).map_err(read_error)?;
+        let (file, metadata) = open(path).map_err(read_error)?;
         let size = metadata.len();
         if size > MAX_ELF_SIZE {
             return Err(Error::Elf {
