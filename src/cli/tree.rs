@@ -18,7 +18,7 @@ pub fn lines(closure: &Closure, describe: impl Fn(&ClosureFile) -> String) -> Ve
         }
     }
     let mut tree = Tree {
-        children,
+        children: &children,
         shown: FxHashSet::default(),
         lines: Vec::new(),
     };
@@ -28,36 +28,32 @@ pub fn lines(closure: &Closure, describe: impl Fn(&ClosureFile) -> String) -> Ve
     tree.lines
 }
 
-struct Tree<'c> {
-    children: FxHashMap<&'c OsStr, Vec<&'c ClosureFile>>,
+struct Tree<'c, 'm> {
+    children: &'m FxHashMap<&'c OsStr, Vec<&'c ClosureFile>>,
     shown: FxHashSet<&'c OsStr>,
     lines: Vec<String>,
 }
 
-impl<'c> Tree<'c> {
+impl<'c> Tree<'c, '_> {
     fn walk(
         &mut self,
         file: &'c ClosureFile,
         depth: usize,
         describe: &impl Fn(&ClosureFile) -> String,
     ) {
-        let indent = "    ".repeat(depth);
         let seen = !self.shown.insert(file.path.as_os_str());
-        let again = if seen { " (see above)" } else { "" };
-        self.lines.push(format!(
-            "{indent}{}{}{again}",
-            file.path.display(),
-            describe(file)
-        ));
+        let mut line = "    ".repeat(depth);
+        line.push_str(&file.path.to_string_lossy());
+        line.push_str(&describe(file));
+        if seen {
+            line.push_str(" (see above)");
+        }
+        self.lines.push(line);
         if seen {
             return;
         }
-        let children = self
-            .children
-            .get(file.path.as_os_str())
-            .cloned()
-            .unwrap_or_default();
-        for child in children {
+        let children = self.children.get(file.path.as_os_str());
+        for child in children.into_iter().flatten() {
             self.walk(child, depth + 1, describe);
         }
     }

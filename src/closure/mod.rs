@@ -597,9 +597,9 @@ impl<'a> Merger<'a> {
             }
         });
         // Each path once: an unstable sort gives the one order.
-        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        files.sort_unstable_by(|a, b| root::path_order(&a.path, &b.path));
         let mut links: Vec<Link> = self.links.into_values().cloned().collect();
-        links.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        links.sort_unstable_by(|a, b| root::path_order(&a.path, &b.path));
         (files, links)
     }
 }

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -235,6 +236,19 @@ impl FsRoot {
                     }
                     Err(e) => return Err(e),
                 };
+                // Most names looked up are no link: the directory's
+                // lookup and the name's `lstat` are the whole answer.
+                let candidate = resolved.path.join(name);
+                match self.node(&self.host_path(&candidate))? {
+                    Node::Absent => return Ok(None),
+                    Node::Directory | Node::File | Node::Other => {
+                        return Ok(Some(Resolved {
+                            path: candidate,
+                            links: resolved.links,
+                        }));
+                    }
+                    Node::Symlink(_) => {}
+                }
                 push_front(&mut steps, Path::new(name));
                 (resolved.path, resolved.links)
             }
@@ -356,10 +370,65 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// `Path`'s own order (component by component) for clean absolute paths
+/// (no `.`, `..`, repeated or trailing `/`, as [`normalize`] and lookups
+/// make them), found in one pass over their bytes: where they first
+/// differ, a `/` (the end of a component) sorts before any other byte.
+pub fn path_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
+    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    match (a.get(same), b.get(same)) {
+        (Some(b'/'), Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), Some(b'/')) => std::cmp::Ordering::Greater,
+        (x, y) => x.cmp(&y),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn path_order_is_the_order_of_components() {
+        let mut paths: Vec<PathBuf> = [
+            "/",
+            "/a",
+            "/a/b",
+            "/a-b",
+            "/a.b",
+            "/a/b/c",
+            "/ab",
+            "/a0",
+            "/a/b-c",
+            "/a/b.c",
+            "/usr/lib",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/usr/lib64",
+            "/usr/lib-x",
+            "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libz.so.1",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+        for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/bin", "/etc"] {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                paths.extend(entries.filter_map(|e| Some(e.ok()?.path())).take(300));
+            }
+        }
+        assert!(paths.len() > 100, "{}", paths.len());
+        for a in &paths {
+            for b in &paths {
+                assert_eq!(
+                    path_order(a, b),
+                    a.cmp(b),
+                    "{} {}",
+                    a.display(),
+                    b.display()
+                );
+            }
+        }
+    }
 
     fn sysroot() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

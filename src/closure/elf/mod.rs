@@ -11,7 +11,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use self::image::{Image, PT_INTERP, PT_LOAD, Parse, Parts};
+use self::image::{Image, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_NOTE, Parse, Parts};
 use self::machine::{ET_DYN, ET_EXEC};
 use crate::error::{Error, Result};
 
@@ -27,9 +27,9 @@ const HEAD: u64 = 1 << 10;
 const PART: u64 = 1 << 10;
 /// Parses made with the parts read so far before the file is mapped whole
 /// instead. Each round reads what the last one missed, and one part may
-/// only be found through another: glibc's libc takes six (the dynamic
-/// section and the section headers, the names and version tables they
-/// point to, the versions' names, the rest of the version chains).
+/// only be found through another: most files take two (the names and
+/// version tables the dynamic section points to, then their names), glibc's
+/// libc four (the rest of its version chains).
 const MAX_ROUNDS: usize = 10;
 /// Bytes read in parts before the file is mapped whole instead (a dynamic
 /// string table megabytes long, or a hostile size).
@@ -140,13 +140,14 @@ impl ElfObject {
     fn read_parts(file: &File, size: u64) -> std::io::Result<Option<(Parse<Self>, u64)>> {
         let mut parts = vec![(0, read_at(file, 0, HEAD.min(size))?)];
         let mut read = HEAD.min(size);
+        // The first round asks without parsing: what the program headers
+        // and the section header table point at, read before any parse.
+        let mut misses = {
+            let image = Parts::new(vec![(0, &parts[0].1[..])], size);
+            Self::ask_for_what_the_headers_point_at(&image);
+            image.misses()
+        };
         for _ in 0..MAX_ROUNDS {
-            let image = Parts::new(parts.iter().map(|(at, b)| (*at, &b[..])).collect(), size);
-            let parsed = Self::parse_parts(&image);
-            let mut misses = image.misses();
-            if misses.is_empty() {
-                return Ok(Some((parsed, read)));
-            }
             // Each run of misses closer than PART to each other in one read.
             misses.sort_unstable();
             let mut runs: Vec<(u64, u64)> = Vec::new();
@@ -164,8 +165,34 @@ impl ElfObject {
                 }
                 parts.push((from, read_at(file, from, to - from)?));
             }
+            let image = Parts::new(parts.iter().map(|(at, b)| (*at, &b[..])).collect(), size);
+            let parsed = Self::parse_parts(&image);
+            misses = image.misses();
+            if misses.is_empty() {
+                return Ok(Some((parsed, read)));
+            }
         }
         Ok(None)
+    }
+
+    /// Notes as missed, without parsing further, the parts a parse asks
+    /// for first: the dynamic section, the interpreter's name, the note
+    /// segments and the section header table. (Whatever fails here, the
+    /// parse meets again and reports.)
+    fn ask_for_what_the_headers_point_at(parts: &Parts<'_>) {
+        let Ok((image, header)) = Image::open(parts) else {
+            return;
+        };
+        let Ok(segments) = image.segments(&header) else {
+            return;
+        };
+        for segment in segments
+            .iter()
+            .filter(|s| matches!(s.kind, PT_DYNAMIC | PT_INTERP | PT_NOTE))
+        {
+            let _ = image.slice(segment.offset, segment.file_size, "");
+        }
+        image.note_sections(&header);
     }
 
     /// Parses an ELF image held in memory. Every field is read through
