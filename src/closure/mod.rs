@@ -193,6 +193,9 @@ pub struct Resolver {
     /// target (its loader's rules and its class and machine decide what
     /// answers): most requests of most walks search the same few lists.
     answers: Mutex<FxHashMap<Target, Answers>>,
+    /// Each interpreter (PT_INTERP) found, by its path: nearly every walk
+    /// starts with the same one.
+    interpreters: Mutex<FxHashMap<String, Arc<walk::Placed>>>,
     /// Each target's search rules (its loader's configuration read once).
     rules: Mutex<Vec<(Target, Arc<dyn search::SearchRules>)>>,
 }
@@ -214,6 +217,7 @@ impl Resolver {
             parsed: Mutex::default(),
             located: Mutex::default(),
             answers: Mutex::default(),
+            interpreters: Mutex::default(),
             rules: Mutex::default(),
         }
     }
@@ -373,6 +377,22 @@ impl Resolver {
         let found = locate()?.map(Arc::new);
         locked(&self.located).insert(key, found.clone());
         Ok(found)
+    }
+
+    /// `place`'s interpreter at `path`, found once per resolver.
+    fn interpreter(
+        &self,
+        path: &str,
+        place: impl FnOnce() -> Result<Option<walk::Placed>>,
+    ) -> Result<Option<Arc<walk::Placed>>> {
+        if let Some(placed) = locked(&self.interpreters).get(path) {
+            return Ok(Some(Arc::clone(placed)));
+        }
+        let Some(placed) = place()?.map(Arc::new) else {
+            return Ok(None);
+        };
+        locked(&self.interpreters).insert(path.to_string(), Arc::clone(&placed));
+        Ok(Some(placed))
     }
 
     /// `search`'s answer for `name` in `dirs`, found once per resolver.

@@ -230,29 +230,18 @@ impl<'r> Walk<'r> {
 
     /// The interpreter must exist at exactly its PT_INTERP path.
     fn add_interpreter(&mut self, path: &str) -> Result<()> {
-        let jail_path = PathBuf::from(path);
         let root = &self.resolver.root;
-        let Some(resolved) = root.resolve(&jail_path)? else {
+        let Some(placed) = self
+            .resolver
+            .interpreter(path, || place_interpreter(self.resolver, path))?
+        else {
             return Err(Error::LibraryNotFound {
                 name: path.to_string(),
                 chain: vec![self.loaded[0].placed.path.clone()],
-                searched: vec![root.host_path(&jail_path)],
+                searched: vec![root.host_path(Path::new(path))],
             });
         };
-        let source = root.host_path(&resolved.path);
-        let object = self.resolver.parse(&source)?;
-        let placed = Placed {
-            origin: parent(&jail_path),
-            host_origin: None,
-            links: resolved.links,
-            path: resolved.path,
-            source,
-            role: Role::Interpreter,
-            found: "PT_INTERP".to_string(),
-            moved_from: None,
-            object,
-        };
-        let index = self.add(Arc::new(placed), Some(0));
+        let index = self.add(placed, Some(0));
         self.by_name.insert(path.to_string(), index);
         Ok(())
     }
@@ -601,6 +590,28 @@ impl<'r> Walk<'r> {
             ),
         })
     }
+}
+
+/// The interpreter at `path`, where the root has it; `None` when it has not.
+pub(super) fn place_interpreter(resolver: &Resolver, path: &str) -> Result<Option<Placed>> {
+    let jail_path = PathBuf::from(path);
+    let root = &resolver.root;
+    let Some(resolved) = root.resolve(&jail_path)? else {
+        return Ok(None);
+    };
+    let source = root.host_path(&resolved.path);
+    let object = resolver.parse(&source)?;
+    Ok(Some(Placed {
+        origin: parent(&jail_path),
+        host_origin: None,
+        links: resolved.links,
+        path: resolved.path,
+        source,
+        role: Role::Interpreter,
+        found: "PT_INTERP".to_string(),
+        moved_from: None,
+        object,
+    }))
 }
 
 fn parent(path: &Path) -> PathBuf {
