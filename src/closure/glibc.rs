@@ -249,6 +249,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn requests_their_chain_adds_nothing_to_share_one_search_list() {
+        use crate::closure::elf::ElfObject;
+        use std::sync::Arc;
+        let sh = ElfObject::read(Path::new("/bin/sh")).unwrap();
+        assert!(sh.rpath.is_empty() && sh.runpath.is_empty());
+        let target = Target::detect(Path::new("/bin/sh"), &sh).unwrap();
+        let rules = GlibcRules::new(&FsRoot::host(), &target, &[]).unwrap();
+        let asking = |object, path| Requester {
+            object,
+            jail_path: Path::new(path),
+            origin: Path::new("/usr/bin"),
+            host_origin: None,
+        };
+        let first = rules.search_dirs(&[asking(&sh, "/usr/bin/a")]);
+        let second = rules.search_dirs(&[asking(&sh, "/usr/bin/b"), asking(&sh, "/usr/bin/a")]);
+        assert!(Arc::ptr_eq(&first, &second), "one list, not a copy each");
+        let mut app = sh.clone();
+        app.runpath = vec!["$ORIGIN/../lib".to_string()];
+        let own = rules.search_dirs(&[asking(&app, "/usr/bin/app")]);
+        assert_eq!(own[0].jail, Path::new("/usr/bin/../lib"));
+        assert_eq!(
+            own[1..],
+            first[..],
+            "then the directories every request searches"
+        );
+    }
+
+    #[test]
     fn ld_so_conf_includes_are_followed_in_order_and_cycles_end() {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
