@@ -28,6 +28,7 @@ Each file is printed with where it is on the target, where it was read, who
 needs it and why its directory was chosen.";
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
+    grow_the_heap_in_steps();
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
@@ -93,6 +94,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode> {
     // (Freed by the exit too.)
     std::mem::forget(closure);
     Ok(ExitCode::SUCCESS)
+}
+
+/// glibc grows a thread's heap a page at a time unless told to pad it, one
+/// `mprotect` each, and each stops the other threads' page faults while it
+/// changes the address space: a closure of 700 programs made 1,250 of them
+/// and ran 8% longer. Padding reserves addresses; a page is used, and
+/// counted, only once touched. Only here: the setting also fixes glibc's
+/// threshold for mapping large blocks apart, which packing's compression
+/// buffers are better off without.
+fn grow_the_heap_in_steps() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: sets a malloc parameter; called before the closure starts
+    // its threads.
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 4 << 20);
+    }
 }
 
 /// A PATH as the target sees it. One inside the sysroot is where the

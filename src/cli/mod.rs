@@ -26,7 +26,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    grow_the_heap_in_steps();
     let mut args: Vec<OsString> = args.into_iter().collect();
     let subcommand = args.first().and_then(|a| a.to_str()).map(str::to_string);
     let result = match subcommand.as_deref() {
@@ -52,19 +51,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 _ => ExitCode::FAILURE,
             }
         }
-    }
-}
-
-/// glibc grows a thread's heap a page at a time unless told to pad it, one
-/// `mprotect` each, and each stops the other threads' page faults while it
-/// changes the address space: a closure of 700 programs made 1,250 of them
-/// and ran 8% longer. Padding only reserves addresses; pages are used, and
-/// counted, only once touched.
-fn grow_the_heap_in_steps() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: sets a malloc parameter; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_TOP_PAD, 4 << 20);
     }
 }
 
