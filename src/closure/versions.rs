@@ -10,6 +10,8 @@
 
 use std::cmp::Ordering;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use crate::error::MissingVersion;
 
 /// The versions one object needs from one library.
@@ -28,24 +30,47 @@ pub struct Version {
     pub weak: bool,
 }
 
-/// Whether `defined` (a library's definitions; empty when it has none)
-/// satisfies `wanted`: `Ok` when it does or the need is weak, else `Err`
-/// with the newest version of the same family it defines.
-pub fn check(wanted: &Version, defined: &[Version]) -> Result<(), Option<String>> {
-    if defined.is_empty()
-        || wanted.weak
-        || defined
-            .iter()
-            .any(|d| d.hash == wanted.hash && d.name == wanted.name)
-    {
-        return Ok(());
+/// Up to this many versions wanted from one library, each is looked for
+/// along its definitions; more, and the definitions are indexed first, so
+/// that hostile tables of 65,536 entries each cost a pass, not a product.
+const SCAN: usize = 16;
+
+/// The versions of `wanted` that `defined` (a library's definitions; empty
+/// when it has none) lacks, each with the newest version of the same
+/// family the library defines. A weak need never lacks, and neither does
+/// anything from a library without definitions.
+pub fn missing<'w>(
+    wanted: &'w [Version],
+    defined: &[Version],
+) -> Vec<(&'w Version, Option<String>)> {
+    if defined.is_empty() {
+        return Vec::new();
     }
-    let family = family(&wanted.name);
-    Err(defined
-        .iter()
-        .filter(|d| self::family(&d.name) == family)
-        .max_by(|a, b| compare(&a.name, &b.name))
-        .map(|d| d.name.clone()))
+    let strong = wanted.iter().filter(|w| !w.weak);
+    let lacking: Vec<&Version> = if wanted.len() <= SCAN {
+        strong
+            .filter(|w| !defined.iter().any(|d| d.hash == w.hash && d.name == w.name))
+            .collect()
+    } else {
+        let index: FxHashSet<(u32, &str)> =
+            defined.iter().map(|d| (d.hash, d.name.as_str())).collect();
+        strong
+            .filter(|w| !index.contains(&(w.hash, w.name.as_str())))
+            .collect()
+    };
+    if lacking.is_empty() {
+        return Vec::new();
+    }
+    let mut newest: FxHashMap<&str, &str> = FxHashMap::default();
+    for d in defined {
+        let known = newest.entry(family(&d.name)).or_insert(&d.name);
+        if compare(&d.name, known).is_gt() {
+            *known = &d.name;
+        }
+    }
+    (lacking.into_iter())
+        .map(|w| (w, newest.get(family(&w.name)).map(|n| n.to_string())))
+        .collect()
 }
 
 /// `GLIBC` of `GLIBC_2.34`, `FBSD` of `FBSD_1.7`.
@@ -55,14 +80,13 @@ fn family(name: &str) -> &str {
 
 /// Orders `GLIBC_2.9` before `GLIBC_2.34`: number by number.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    let numbers = |name: &str| -> Vec<u64> {
-        name.rsplit_once('_')
-            .map_or("", |(_, v)| v)
-            .split('.')
-            .map(|n| n.parse().unwrap_or(0))
-            .collect()
-    };
-    numbers(a).cmp(&numbers(b)).then_with(|| a.cmp(b))
+    numbers(a).cmp(numbers(b)).then_with(|| a.cmp(b))
+}
+
+/// 2, 34 of `GLIBC_2.34`, without collecting them.
+fn numbers(name: &str) -> impl Iterator<Item = u64> + '_ {
+    let version = name.rsplit_once('_').map_or("", |(_, v)| v);
+    version.split('.').map(|n| n.parse().unwrap_or(0))
 }
 
 /// The likely cause of each library's missing versions, one line per
@@ -120,6 +144,14 @@ mod tests {
         }
     }
 
+    /// `missing` for one version: `Ok` when the library has it.
+    fn check(wanted: &Version, defined: &[Version]) -> Result<(), Option<String>> {
+        match missing(std::slice::from_ref(wanted), defined).pop() {
+            None => Ok(()),
+            Some((_, newest)) => Err(newest),
+        }
+    }
+
     #[test]
     fn hash_and_name_must_both_match() {
         let defined = [v("GLIBC_2.4", 1), v("GLIBC_2.34", 2), v("GLIBC_2.9", 3)];
@@ -141,6 +173,32 @@ mod tests {
             Err(Some("VER_1".into()))
         );
         assert_eq!(check(&v("OTHER_2", 5), &[v("VER_1", 4)]), Err(None));
+    }
+
+    #[test]
+    fn many_needs_against_many_definitions_take_one_pass_each() {
+        // Hostile tables: 60,000 needs of versions in 60,000 families, none
+        // defined, against 60,000 definitions. Checked need by need along
+        // the definitions, with the newest of each family looked for each
+        // time, this took minutes.
+        let defined: Vec<Version> = (0..60_000)
+            .map(|n| v(&format!("F{n}_2.{}", n % 7), n))
+            .collect();
+        let mut wanted: Vec<Version> = (0..60_000)
+            .map(|n| v(&format!("F{n}_3"), 100_000 + n))
+            .collect();
+        wanted.push(v("F5_2.5", 5));
+        let started = std::time::Instant::now();
+        let lacking = missing(&wanted, &defined);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(lacking.len(), 60_000, "all but the one defined");
+        assert_eq!(lacking[7].0.name, "F7_3");
+        assert_eq!(lacking[7].1.as_deref(), Some("F7_2.0"));
+        let many = missing(&wanted[..20], &defined);
+        let few: Vec<_> = (wanted[..20].iter())
+            .flat_map(|w| missing(std::slice::from_ref(w), &defined))
+            .collect();
+        assert_eq!(many, few, "indexed or scanned, the same answer");
     }
 
     #[test]

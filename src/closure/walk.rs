@@ -204,18 +204,15 @@ impl<'r> Walk<'r> {
                 // reports as the missing library itself; nothing to check.
                 let Some(&index) = answer else { continue };
                 let library = &self.loaded[index];
-                for version in &need.versions {
-                    if let Err(newest) =
-                        versions::check(version, &library.placed.object.version_definitions)
-                    {
-                        missing.push(MissingVersion {
-                            object: loaded.placed.path.clone(),
-                            library: need.library.clone(),
-                            library_file: library.placed.path.clone(),
-                            version: version.name.clone(),
-                            newest,
-                        });
-                    }
+                let defined = &library.placed.object.version_definitions;
+                for (version, newest) in versions::missing(&need.versions, defined) {
+                    missing.push(MissingVersion {
+                        object: loaded.placed.path.clone(),
+                        library: need.library.clone(),
+                        library_file: library.placed.path.clone(),
+                        version: version.name.clone(),
+                        newest,
+                    });
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! libraries a `.note.dlopen` note declares, read from PT_NOTE segments
 //! and from note sections (a `.note.dlopen` need not be in a segment).
 
+use rustc_hash::FxHashSet;
+
 use super::image::{Header, Image, PT_NOTE, Segment};
 
 /// The `.note.dlopen` note type (https://systemd.io/ELF_DLOPEN_METADATA/).
@@ -10,6 +12,9 @@ const NT_FDO_DLOPEN: u32 = 0x407c_0c0a;
 /// Notes read from one object at most: real ones carry a handful, and a
 /// hostile file must not make the reading quadratic.
 const MAX_NOTES: usize = 1024;
+/// dlopen() dependencies kept from one object at most: real notes declare
+/// a few dozen, and a note's list has no length of its own.
+const MAX_DLOPEN: usize = 1024;
 
 /// The notes of one object.
 #[derive(Default)]
@@ -18,6 +23,8 @@ pub struct Notes {
     pub names: Vec<String>,
     /// Each declared dlopen() dependency: its alternative sonames.
     pub dlopen: Vec<Vec<String>>,
+    /// The same, to tell a repeated one in constant time.
+    dlopen_seen: FxHashSet<Vec<String>>,
 }
 
 /// Reads every note of `image`. A malformed note area is passed over, as
@@ -90,7 +97,10 @@ pub(super) fn read_area(
         if name == "FDO" && kind == NT_FDO_DLOPEN {
             // A note both in a segment and in a section is read twice.
             for sonames in parse_dlopen_note(desc) {
-                if !notes.dlopen.contains(&sonames) {
+                if notes.dlopen.len() == MAX_DLOPEN {
+                    break;
+                }
+                if notes.dlopen_seen.insert(sonames.clone()) {
                     notes.dlopen.push(sonames);
                 }
             }

@@ -411,6 +411,40 @@ fn an_empty_interpreter_name_is_an_error() {
 }
 
 #[test]
+fn a_dlopen_note_of_many_entries_is_read_in_bounded_time() {
+    // One note declaring 100,000 libraries, each once: a list scanned for
+    // repeats would take minutes; the first 1,024 are kept, in order.
+    let list: Vec<String> = (0..100_000)
+        .map(|n| format!(r#"{{"soname":["libx{n}.so.1"],"priority":"required"}}"#))
+        .collect();
+    let json = format!("[{}]\0", list.join(","));
+    let mut area = Vec::new();
+    area.extend(4u32.to_le_bytes());
+    area.extend((json.len() as u32).to_le_bytes());
+    area.extend(0x407c_0c0au32.to_le_bytes());
+    area.extend(b"FDO\0");
+    area.extend(json.as_bytes());
+    let whole = image(Class::Elf64, true);
+    let parts = image::Parts::whole(&whole);
+    let image = image::Image {
+        bytes: &parts,
+        class: Class::Elf64,
+        little_endian: true,
+    };
+    let started = std::time::Instant::now();
+    let mut notes = notes::Notes::default();
+    let mut budget = 1024;
+    notes::read_area(&image, &area, 4, &mut notes, &mut budget);
+    assert_eq!(notes.dlopen.len(), 1024);
+    assert_eq!(notes.dlopen[0], ["libx0.so.1"]);
+    assert_eq!(notes.dlopen[1023], ["libx1023.so.1"]);
+    // Read again (a note both in a segment and in a section): no repeats.
+    notes::read_area(&image, &area, 4, &mut notes, &mut budget);
+    assert_eq!(notes.dlopen.len(), 1024);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
 fn a_flood_of_notes_is_read_in_bounded_time() {
     // 200,000 notes, each with a name of its own: read in linear time,
     // the first ones only.
