@@ -599,23 +599,22 @@ impl<'a> Merger<'a> {
         }
     }
 
-    /// The merged files and links, each sorted by path. The files are
-    /// copied out on every core: a closure of many programs is thousands
-    /// of paths and version names.
+    /// The merged files and links, each sorted by path.
     fn finish(self) -> (Vec<ClosureFile>, Vec<Link>) {
-        let merged: Vec<MergedFile> = self.files.into_values().collect();
-        let mut files = crate::parallel::map(&merged, |merged| {
-            let file = merged.file;
-            ClosureFile {
-                path: file.path.to_path_buf(),
-                source: file.source.to_path_buf(),
-                role: file.role.clone(),
-                needed_by: merged.needed_by.iter().map(|p| p.to_path_buf()).collect(),
-                found: file.found.to_string(),
-                moved_from: file.moved_from.map(Path::to_path_buf),
-                versions: file.versions.listed(),
-            }
-        });
+        let mut files: Vec<ClosureFile> = (self.files.into_values())
+            .map(|merged| {
+                let file = merged.file;
+                ClosureFile {
+                    path: file.path.to_path_buf(),
+                    source: file.source.to_path_buf(),
+                    role: file.role.clone(),
+                    needed_by: merged.needed_by.iter().map(|p| p.to_path_buf()).collect(),
+                    found: file.found.to_string(),
+                    moved_from: file.moved_from.map(Path::to_path_buf),
+                    versions: file.versions.listed(),
+                }
+            })
+            .collect();
         // Each path once: an unstable sort gives the one order.
         files.sort_unstable_by(|a, b| root::path_order(&a.path, &b.path));
         let mut links: Vec<Link> = self.links.into_values().cloned().collect();
