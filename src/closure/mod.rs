@@ -331,10 +331,10 @@ impl Resolver {
     /// own failure comes apart from the others: a target that differs
     /// from the first executable's is the error to report before it.
     fn walk(&self, index: usize, executable: &Executable) -> Result<Started> {
-        // Looked up first (the walk needs it too, and it is remembered),
-        // so that the file is known to be regular before it is opened. A
-        // failure is the walk's, after the reading's own.
-        let _ = self.host_real(&executable.source);
+        // Where it really is, looked up before it is opened so that it is
+        // known to be regular then; a failure is the walk's, after the
+        // reading's own.
+        let host_real = self.host_real(&executable.source);
         let object = self.parse(&executable.source)?;
         let target = Target::detect(&executable.source, &object)?;
         // dlopen() lists belong to the daemon, the first executable.
@@ -347,6 +347,7 @@ impl Resolver {
             self,
             &target,
             executable,
+            host_real,
             Arc::clone(&object),
             dlopen,
             optional,

@@ -114,6 +114,7 @@ impl<'r> Walk<'r> {
         resolver: &'r Resolver,
         target: &'r Target,
         executable: &Executable,
+        host_real: Result<PathBuf>,
         object: Arc<ElfObject>,
         dlopen: &[String],
         optional_dlopen: &[String],
@@ -129,7 +130,7 @@ impl<'r> Walk<'r> {
             queue: VecDeque::new(),
             missing: Vec::new(),
         };
-        let host_real = resolver.host_real(&executable.source)?;
+        let host_real = host_real?;
         let jail_path = normalize(&executable.jail_path);
         let interpreter = object.interpreter.clone();
         let placed = Placed {
