@@ -138,12 +138,32 @@ impl ElfObject {
     /// a mapping of the whole file would cost. With the result, the bytes
     /// read.
     fn read_parts(file: &File, size: u64) -> std::io::Result<Option<(Parse<Self>, u64)>> {
-        let mut parts = vec![(0, read_at(file, 0, HEAD.min(size))?)];
+        // Every part goes into one buffer per thread, kept from file to
+        // file: memory a process touches for the first time costs a page
+        // fault per page, and fresh buffers for each of a thousand files
+        // cost more in faults than in reading.
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => Self::read_parts_into(file, size, &mut buffer),
+            Err(_) => Self::read_parts_into(file, size, &mut Vec::new()),
+        })
+    }
+
+    fn read_parts_into(
+        file: &File,
+        size: u64,
+        buffer: &mut Vec<u8>,
+    ) -> std::io::Result<Option<(Parse<Self>, u64)>> {
+        buffer.clear();
+        // Each part: its offset in the file and its place in `buffer`.
+        let mut parts = vec![(0, read_into(file, 0, HEAD.min(size), buffer)?)];
         let mut read = HEAD.min(size);
         // The first round asks without parsing: what the program headers
         // and the section header table point at, read before any parse.
         let mut misses = {
-            let image = Parts::new(vec![(0, &parts[0].1[..])], size);
+            let image = view(&parts, buffer, size);
             Self::ask_for_what_the_headers_point_at(&image);
             image.misses()
         };
@@ -163,9 +183,9 @@ impl ElfObject {
                 if read > MAX_PARTS {
                     return Ok(None);
                 }
-                parts.push((from, read_at(file, from, to - from)?));
+                parts.push((from, read_into(file, from, to - from, buffer)?));
             }
-            let image = Parts::new(parts.iter().map(|(at, b)| (*at, &b[..])).collect(), size);
+            let image = view(&parts, buffer, size);
             let parsed = Self::parse_parts(&image);
             misses = image.misses();
             if misses.is_empty() {
@@ -276,11 +296,24 @@ impl ElfObject {
     }
 }
 
-/// `len` bytes of `file` from `offset`.
-fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = vec![0; len as usize];
-    file.read_exact_at(&mut bytes, offset)?;
-    Ok(bytes)
+/// The parts read into `buffer`, as a parse sees them.
+fn view<'a>(parts: &[(u64, std::ops::Range<usize>)], buffer: &'a [u8], size: u64) -> Parts<'a> {
+    let held = parts.iter().map(|(at, range)| (*at, &buffer[range.clone()]));
+    Parts::new(held.collect(), size)
+}
+
+/// Reads `len` bytes of `file` from `offset` onto the end of `buffer`;
+/// where they are in it.
+fn read_into(
+    file: &File,
+    offset: u64,
+    len: u64,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<std::ops::Range<usize>> {
+    let start = buffer.len();
+    buffer.resize(start + len as usize, 0);
+    file.read_exact_at(&mut buffer[start..], offset)?;
+    Ok(start..buffer.len())
 }
 
 #[cfg(test)]
