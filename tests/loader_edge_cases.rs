@@ -536,3 +536,34 @@ fn every_missing_library_is_named_in_one_error() {
     assert_eq!(listed, expected);
     assert_eq!(json["error"]["kind"], "library-not-found");
 }
+
+#[test]
+fn a_dlopen_note_as_sd_elf_note_dlopen_writes_it_brings_its_required_library() {
+    // The layout of systemd's SD_ELF_NOTE_DLOPEN: an allocated note
+    // section `.note.dlopen` (gcc makes a `.note*` section SHT_NOTE), which
+    // the linker puts in a PT_NOTE segment, where the reader finds it.
+    const PROGRAM: &str = r#"
+#define PAYLOAD "[{\"feature\":\"z\",\"soname\":[\"libz.so.1\"],\"priority\":\"required\"},{\"feature\":\"s\",\"soname\":[\"libsuggested-only.so.1\"],\"priority\":\"suggested\"}]"
+__attribute__((used, section(".note.dlopen"), aligned(4))) static const struct {
+    unsigned namesz, descsz, type;
+    char name[4];
+    char desc[(sizeof(PAYLOAD) + 3) & ~3];
+} note = {4, sizeof(note.desc), 0x407c0c0a, "FDO", PAYLOAD};
+int main(void) { return 0; }
+"#;
+    let lab = Lab::new("dlopen-note");
+    lab.gcc("main.c", PROGRAM, &["-o", "main"]);
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    let zlib = std::fs::canonicalize(default_dir_library()).unwrap();
+    let libz = named(&closure, zlib.file_name().and_then(|n| n.to_str()).unwrap());
+    assert_eq!(libz.needed_by, [PathBuf::from("/usr/local/sbin/main")]);
+    // ld.so knows nothing of the note: the program alone does not load it.
+    assert!(!loaded_files(&lab.path("main")).contains(&libz.source));
+    assert!(
+        !closure
+            .files
+            .iter()
+            .any(|f| f.path.to_string_lossy().contains("suggested")),
+        "a suggested library was jailed"
+    );
+}

@@ -14,8 +14,6 @@ pub const PT_LOAD: u32 = 1;
 pub const PT_DYNAMIC: u32 = 2;
 pub const PT_INTERP: u32 = 3;
 pub const PT_NOTE: u32 = 4;
-/// `sh_type` of a note section.
-pub const SHT_NOTE: u32 = 7;
 /// `e_phnum` when the real count is in section header 0's `sh_info`.
 const PN_XNUM: u16 = 0xffff;
 /// What is read first for a string not yet held: most names are short.
@@ -117,7 +115,6 @@ pub struct Header {
     phnum: u16,
     shoff: u64,
     shentsize: u16,
-    shnum: u16,
 }
 
 /// A program header.
@@ -127,14 +124,6 @@ pub struct Segment {
     pub offset: u64,
     pub vaddr: u64,
     pub file_size: u64,
-    pub align: u64,
-}
-
-/// The section header fields a note section needs.
-pub struct Section {
-    pub kind: u32,
-    pub offset: u64,
-    pub size: u64,
     pub align: u64,
 }
 
@@ -182,21 +171,13 @@ impl<'a> Image<'a> {
             phentsize: fields.u16(at(54)),
             phnum: fields.u16(at(56)),
             shentsize: fields.u16(at(58)),
-            shnum: fields.u16(at(60)),
         };
-        // Extended numbering: counts too large for the header live in
-        // section header 0.
-        if header.shoff != 0 && (header.shnum == 0 || header.phnum == PN_XNUM) {
-            let first = self.section_at(&header, 0)?;
-            if header.shnum == 0 {
-                header.shnum = u16::try_from(first.size).unwrap_or(u16::MAX);
-            }
-            if header.phnum == PN_XNUM {
-                let info = self
-                    .section_entry(&header, 0)?
-                    .u32(if wide { 44 } else { 28 });
-                header.phnum = u16::try_from(info).unwrap_or(u16::MAX);
-            }
+        // Extended numbering: a program header count too large for the
+        // header lives in section header 0's sh_info, the one section
+        // header a loader reads.
+        if header.shoff != 0 && header.phnum == PN_XNUM {
+            let info = self.first_section(&header)?.u32(if wide { 44 } else { 28 });
+            header.phnum = u16::try_from(info).unwrap_or(u16::MAX);
         }
         Ok(header)
     }
@@ -241,21 +222,8 @@ impl<'a> Image<'a> {
         Ok(segments)
     }
 
-    /// The section headers of notes, or none when the table is absent or
-    /// out of the file (the loader never reads it; `strip` may drop it).
-    pub fn note_sections(&self, header: &Header) -> Vec<Section> {
-        // Asked for whole first, so that a reader in parts fetches the
-        // table in one read rather than a header at a time.
-        let table = u64::from(header.shnum) * u64::from(header.shentsize);
-        let _ = self.in_parts(header.shoff, table);
-        (0..header.shnum)
-            .map_while(|index| self.section_at(header, index).ok())
-            .filter(|section| section.kind == SHT_NOTE)
-            .collect()
-    }
-
-    /// Section header `index`'s bytes.
-    fn section_entry(&self, header: &Header, index: u16) -> Parse<Entry<'a>> {
+    /// Section header 0's bytes.
+    fn first_section(&self, header: &Header) -> Parse<Entry<'a>> {
         let wide = self.class == Class::Elf64;
         let size = if wide { 64 } else { 40 };
         if usize::from(header.shentsize) < size {
@@ -264,31 +232,9 @@ impl<'a> Image<'a> {
                 header.shentsize
             ));
         }
-        let base = header
-            .shoff
-            .checked_add(u64::from(index) * u64::from(header.shentsize))
-            .and_then(|o| usize::try_from(o).ok())
-            .ok_or_else(|| "section header offset overflows".to_string())?;
+        let base = usize::try_from(header.shoff)
+            .map_err(|_| "section header offset overflows".to_string())?;
         self.entry(base, size, "a section header")
-    }
-
-    fn section_at(&self, header: &Header, index: u16) -> Parse<Section> {
-        let fields = self.section_entry(header, index)?;
-        Ok(if self.class == Class::Elf64 {
-            Section {
-                kind: fields.u32(4),
-                offset: fields.u64(24),
-                size: fields.u64(32),
-                align: fields.u64(48),
-            }
-        } else {
-            Section {
-                kind: fields.u32(4),
-                offset: fields.u32(16).into(),
-                size: fields.u32(20).into(),
-                align: fields.u32(32).into(),
-            }
-        })
     }
 
     /// The `len` bytes of a table entry at `offset`, checked once to lie
@@ -306,14 +252,6 @@ impl<'a> Image<'a> {
             bytes,
             class: self.class,
             little_endian: self.little_endian,
-        }
-    }
-
-    /// Whether `[offset, offset + len)` is held (a miss is noted if not).
-    fn in_parts(&self, offset: u64, len: u64) -> bool {
-        match (usize::try_from(offset), usize::try_from(len)) {
-            (Ok(offset), Ok(len)) => self.bytes.get(offset, len).is_some(),
-            _ => false,
         }
     }
 

@@ -161,7 +161,7 @@ impl ElfObject {
         let mut parts = vec![(0, read_into(file, 0, HEAD.min(size), buffer)?)];
         let mut read = HEAD.min(size);
         // The first round asks without parsing: what the program headers
-        // and the section header table point at, read before any parse.
+        // point at, read before any parse.
         let mut misses = {
             let image = view(&parts, buffer, size);
             Self::ask_for_what_the_headers_point_at(&image);
@@ -196,9 +196,8 @@ impl ElfObject {
     }
 
     /// Notes as missed, without parsing further, the parts a parse asks
-    /// for first: the dynamic section, the interpreter's name, the note
-    /// segments and the section header table. (Whatever fails here, the
-    /// parse meets again and reports.)
+    /// for first: the dynamic section, the interpreter's name and the note
+    /// segments. (Whatever fails here, the parse meets again and reports.)
     fn ask_for_what_the_headers_point_at(parts: &Parts<'_>) {
         let Ok((image, header)) = Image::open(parts) else {
             return;
@@ -212,7 +211,6 @@ impl ElfObject {
         {
             let _ = image.slice(segment.offset, segment.file_size, "");
         }
-        image.note_sections(&header);
     }
 
     /// Parses an ELF image held in memory. Every field is read through
@@ -248,7 +246,7 @@ impl ElfObject {
         };
         // The notes before the dynamic section's `?`: a reader in parts
         // learns what both miss in one round.
-        let notes = notes::read(&image, &header, &segments);
+        let notes = notes::read(&image, &segments);
         let dynamic = dynamic::read(&image, &segments)?;
         let has_dynamic = dynamic.is_some();
         let dynamic = dynamic.unwrap_or_default();
@@ -298,7 +296,9 @@ impl ElfObject {
 
 /// The parts read into `buffer`, as a parse sees them.
 fn view<'a>(parts: &[(u64, std::ops::Range<usize>)], buffer: &'a [u8], size: u64) -> Parts<'a> {
-    let held = parts.iter().map(|(at, range)| (*at, &buffer[range.clone()]));
+    let held = parts
+        .iter()
+        .map(|(at, range)| (*at, &buffer[range.clone()]));
     Parts::new(held.collect(), size)
 }
 

@@ -1,11 +1,15 @@
 //! ELF notes: the names of the notes an object carries (`OpenBSD`,
 //! `FreeBSD`, `GNU`: how the target's system is told apart) and the
-//! libraries a `.note.dlopen` note declares, read from PT_NOTE segments
-//! and from note sections (a `.note.dlopen` need not be in a segment).
+//! libraries a `.note.dlopen` note declares, read from the PT_NOTE
+//! segments. The dlopen metadata specification makes `.note.dlopen` an
+//! allocated note section, and linkers (bfd, gold, lld, mold) put every
+//! allocated note section in a PT_NOTE segment: the section header table,
+//! which no loader reads and which lies at the far end of the file, is
+//! not read either.
 
 use rustc_hash::FxHashSet;
 
-use super::image::{Header, Image, PT_NOTE, Segment};
+use super::image::{Image, PT_NOTE, Segment};
 
 /// The `.note.dlopen` note type (https://systemd.io/ELF_DLOPEN_METADATA/).
 const NT_FDO_DLOPEN: u32 = 0x407c_0c0a;
@@ -29,20 +33,17 @@ pub struct Notes {
 
 /// Reads every note of `image`. A malformed note area is passed over, as
 /// the loader passes over notes it cannot read.
-pub fn read(image: &Image, header: &Header, segments: &[Segment]) -> Notes {
-    let areas = segments
-        .iter()
-        .filter(|s| s.kind == PT_NOTE)
-        .map(|s| (s.offset, s.file_size, s.align))
-        .chain(
-            image
-                .note_sections(header)
-                .into_iter()
-                .map(|s| (s.offset, s.size, s.align)),
-        );
+pub fn read(image: &Image, segments: &[Segment]) -> Notes {
+    let areas = segments.iter().filter(|s| s.kind == PT_NOTE);
     let mut notes = Notes::default();
     let mut budget = MAX_NOTES;
-    for (offset, size, align) in areas {
+    for &Segment {
+        offset,
+        file_size: size,
+        align,
+        ..
+    } in areas
+    {
         let Ok(bytes) = image.slice(offset, size, "a note") else {
             continue;
         };

@@ -362,14 +362,14 @@ fn offsets_near_the_end_of_the_address_space_are_errors_not_overflows() {
     let mut bytes = image(Class::Elf64, true);
     // e_shoff at offset 40: the section header table "at" 2^64 - 2.
     bytes[40..48].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
-    // e_shentsize 64, e_shnum 5.
+    // e_shentsize 64, e_shnum 0 (the count "in section header 0").
     bytes[58..60].copy_from_slice(&64u16.to_le_bytes());
-    bytes[60..62].copy_from_slice(&5u16.to_le_bytes());
-    // The loader never reads section headers: the object still parses,
-    // its note sections (none readable) passed over.
-    assert!(ElfObject::parse(&bytes).is_ok());
-    // With e_shnum 0, the count lives in section header 0: unreadable.
     bytes[60..62].copy_from_slice(&0u16.to_le_bytes());
+    // The loader reads no section header here: the object still parses.
+    assert!(ElfObject::parse(&bytes).is_ok());
+    // With e_phnum PN_XNUM, the program header count lives in section
+    // header 0, which the loader reads: unreadable, an error.
+    bytes[56..58].copy_from_slice(&0xffffu16.to_le_bytes());
     assert!(
         ElfObject::parse(&bytes)
             .unwrap_err()
