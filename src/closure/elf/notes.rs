@@ -92,9 +92,9 @@ pub(super) fn read_area(
         ) else {
             return;
         };
-        let name = String::from_utf8_lossy(name)
-            .trim_end_matches('\0')
-            .to_string();
+        // Borrowed: a name is copied only the first time it is seen.
+        let name = String::from_utf8_lossy(name);
+        let name = name.trim_end_matches('\0');
         if name == "FDO" && kind == NT_FDO_DLOPEN {
             // A note both in a segment and in a section is read twice.
             for sonames in parse_dlopen_note(desc) {
@@ -106,8 +106,8 @@ pub(super) fn read_area(
                 }
             }
         }
-        if !notes.names.contains(&name) {
-            notes.names.push(name);
+        if !notes.names.iter().any(|known| known == name) {
+            notes.names.push(name.to_string());
         }
         if end <= at {
             return;
