@@ -255,15 +255,7 @@ impl Resolver {
         // as in a loop over the executables.
         let mut merger = Merger::default();
         for walk in &walked {
-            for (placed, needed_by) in &walk.files {
-                let needed_by = needed_by.iter().map(|&i| walk.files[i].0.path.as_path());
-                merger.file(FileView::placed(placed), needed_by)?;
-            }
-            for (placed, _) in &walk.files {
-                for link in &placed.links {
-                    merger.link(link)?;
-                }
-            }
+            merger.walk(walk)?;
         }
         if let Some(error) = failure {
             return Err(error);
@@ -540,46 +532,113 @@ impl<'a> FileView<'a> {
 /// Files and links of several walks or closures, merged by path: the
 /// first to bring a path describes it, the others add who needs it; two
 /// sources for one path, or two targets for one link, are a conflict.
-/// It borrows what it merges and copies only the result. (Keyed by the
-/// paths' bytes: hashing a `Path` walks its components.)
+/// It borrows what it merges and copies only the result. Every path is
+/// numbered once (hashed as its bytes: hashing a `Path` walks its
+/// components); past that, files and who needs them are numbers.
 #[derive(Default)]
 struct Merger<'a> {
-    files: FxHashMap<&'a OsStr, MergedFile<'a>>,
+    /// Each path met, by number, and the number of each.
+    paths: Vec<&'a Path>,
+    numbers: FxHashMap<&'a OsStr, u32>,
+    /// The file at each path number, once one is merged there.
+    files: Vec<Option<MergedFile<'a>>>,
+    /// Who needs what, as (file, asker) numbers: libc is needed by every
+    /// executable, and a scan of its list would make merging quadratic.
+    needs: FxHashSet<(u32, u32)>,
+    /// The path number of each walk file merged: walks share most of their
+    /// files, and a file met again is known by its address alone.
+    placed: FxHashMap<*const walk::Placed, u32>,
     links: FxHashMap<&'a OsStr, &'a Link>,
 }
 
 struct MergedFile<'a> {
     file: FileView<'a>,
-    needed_by: Vec<&'a Path>,
-    /// The set of `needed_by` (libc is needed by every executable: a
-    /// list scan would make merging quadratic).
-    seen: FxHashSet<&'a OsStr>,
+    needed_by: Vec<u32>,
 }
 
 impl<'a> Merger<'a> {
+    /// The number of `path`, given on first sight.
+    fn number(&mut self, path: &'a Path) -> u32 {
+        let next = self.paths.len() as u32;
+        let number = *self.numbers.entry(path.as_os_str()).or_insert(next);
+        if number == next {
+            self.paths.push(path);
+            self.files.push(None);
+        }
+        number
+    }
+
+    /// Merges `file`, who asks for it aside; its path's number.
+    fn place(&mut self, file: FileView<'a>) -> Result<u32> {
+        let number = self.number(file.path);
+        match &self.files[number as usize] {
+            None => {
+                self.files[number as usize] = Some(MergedFile {
+                    file,
+                    needed_by: Vec::new(),
+                })
+            }
+            Some(merged) if merged.file.source == file.source => {}
+            Some(merged) => {
+                return Err(Error::Conflict {
+                    path: file.path.display().to_string(),
+                    first: merged.file.source.display().to_string(),
+                    second: file.source.display().to_string(),
+                });
+            }
+        }
+        Ok(number)
+    }
+
+    /// Notes that the file numbered `file` is needed by the one numbered `by`.
+    fn need(&mut self, file: u32, by: u32) {
+        if self.needs.insert((file, by)) {
+            let merged = self.files[file as usize].as_mut();
+            merged.expect("placed before").needed_by.push(by);
+        }
+    }
+
+    /// A closure's file and who needs it.
     fn file(
         &mut self,
         file: FileView<'a>,
         needed_by: impl Iterator<Item = &'a Path>,
     ) -> Result<()> {
-        let merged = match self.files.entry(file.path.as_os_str()) {
-            Entry::Vacant(entry) => entry.insert(MergedFile {
-                file,
-                needed_by: Vec::new(),
-                seen: FxHashSet::default(),
-            }),
-            Entry::Occupied(entry) if entry.get().file.source == file.source => entry.into_mut(),
-            Entry::Occupied(entry) => {
-                return Err(Error::Conflict {
-                    path: file.path.display().to_string(),
-                    first: entry.get().file.source.display().to_string(),
-                    second: file.source.display().to_string(),
-                });
-            }
-        };
+        let number = self.place(file)?;
         for who in needed_by {
-            if merged.seen.insert(who.as_os_str()) {
-                merged.needed_by.push(who);
+            let by = self.number(who);
+            self.need(number, by);
+        }
+        Ok(())
+    }
+
+    /// A walk's files, then who needs them (a walk's askers may come after
+    /// what they ask for), then the links passed to reach them.
+    fn walk(&mut self, walk: &'a walk::Walked) -> Result<()> {
+        let mut numbers = Vec::with_capacity(walk.files.len());
+        let mut first_seen = Vec::new();
+        for (placed, _) in &walk.files {
+            let address = Arc::as_ptr(placed);
+            let number = match self.placed.get(&address) {
+                Some(&number) => number,
+                None => {
+                    let number = self.place(FileView::placed(placed))?;
+                    self.placed.insert(address, number);
+                    first_seen.push(placed);
+                    number
+                }
+            };
+            numbers.push(number);
+        }
+        for (number, (_, needed_by)) in numbers.iter().zip(&walk.files) {
+            for &asker in needed_by {
+                self.need(*number, numbers[asker]);
+            }
+        }
+        // A file met before brought its links then.
+        for placed in first_seen {
+            for link in &placed.links {
+                self.link(link)?;
             }
         }
         Ok(())
@@ -602,14 +661,18 @@ impl<'a> Merger<'a> {
 
     /// The merged files and links, each sorted by path.
     fn finish(self) -> (Vec<ClosureFile>, Vec<Link>) {
-        let mut files: Vec<ClosureFile> = (self.files.into_values())
+        let paths = &self.paths;
+        let mut files: Vec<ClosureFile> = (self.files.into_iter().flatten())
             .map(|merged| {
                 let file = merged.file;
+                let needed_by = merged.needed_by.iter();
                 ClosureFile {
                     path: file.path.to_path_buf(),
                     source: file.source.to_path_buf(),
                     role: file.role.clone(),
-                    needed_by: merged.needed_by.iter().map(|p| p.to_path_buf()).collect(),
+                    needed_by: needed_by
+                        .map(|&n| paths[n as usize].to_path_buf())
+                        .collect(),
                     found: file.found.to_string(),
                     moved_from: file.moved_from.map(Path::to_path_buf),
                     versions: file.versions.listed(),
