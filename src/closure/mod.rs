@@ -617,7 +617,7 @@ impl<'a> Merger<'a> {
     fn walk(&mut self, walk: &'a walk::Walked) -> Result<()> {
         let mut numbers = Vec::with_capacity(walk.files.len());
         let mut first_seen = Vec::new();
-        for (placed, _) in &walk.files {
+        for placed in &walk.files {
             let address = Arc::as_ptr(placed);
             let number = match self.placed.get(&address) {
                 Some(&number) => number,
@@ -630,10 +630,8 @@ impl<'a> Merger<'a> {
             };
             numbers.push(number);
         }
-        for (number, (_, needed_by)) in numbers.iter().zip(&walk.files) {
-            for &asker in needed_by {
-                self.need(*number, numbers[asker]);
-            }
+        for &(file, asker) in &walk.needs {
+            self.need(numbers[file], numbers[asker]);
         }
         // A file met before brought its links then.
         for placed in first_seen {

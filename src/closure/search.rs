@@ -159,12 +159,19 @@ impl<'t> Order<'t> {
 
     /// The DT_RPATH entries of `owner`.
     pub fn rpath(&mut self, owner: &Requester<'_>) -> &mut Self {
+        // Most objects have none: nothing to name, nothing to copy.
+        if owner.object.rpath.is_empty() {
+            return self;
+        }
         let kind = DirKind::Rpath(owner.jail_path.to_path_buf());
         self.entries(owner, &owner.object.rpath, kind)
     }
 
     /// The DT_RUNPATH entries of `owner`.
     pub fn runpath(&mut self, owner: &Requester<'_>) -> &mut Self {
+        if owner.object.runpath.is_empty() {
+            return self;
+        }
         let kind = DirKind::Runpath(owner.jail_path.to_path_buf());
         self.entries(owner, &owner.object.runpath, kind)
     }
@@ -224,10 +231,18 @@ pub fn expand(
 ) -> Option<SearchDir> {
     let substitute = |origin: &str| -> Option<String> {
         let mut out = dir.to_string();
-        for (token, value) in [("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)] {
-            out = out
-                .replace(&format!("${{{token}}}"), value)
-                .replace(&format!("${token}"), value);
+        let tokens = [
+            ("${ORIGIN}", "$ORIGIN", origin),
+            ("${LIB}", "$LIB", lib),
+            ("${PLATFORM}", "$PLATFORM", platform),
+        ];
+        for (braced, bare, value) in tokens {
+            // Most entries hold no token: copied once, not once a token.
+            for token in [braced, bare] {
+                if out.contains(token) {
+                    out = out.replace(token, value);
+                }
+            }
         }
         (!out.contains('$')).then_some(out)
     };

@@ -59,8 +59,6 @@ struct Loaded {
     placed: Arc<Placed>,
     /// The object whose request loaded this one (for RPATH inheritance).
     loader: Option<usize>,
-    /// The objects that asked for it, by index, in the order they did.
-    needed_by: Vec<usize>,
     /// Where its requests are searched for, once it has made one.
     search: Option<SearchList>,
 }
@@ -75,6 +73,9 @@ pub(super) struct Walk<'r> {
     /// The loaded objects by in-jail path.
     by_path: FxHashMap<ByPath, usize>,
     queue: VecDeque<usize>,
+    /// Who asked for what, as (object, asker) indices, in the order asked:
+    /// one list for the walk rather than one per object.
+    needs: Vec<(usize, usize)>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
 }
@@ -103,10 +104,11 @@ impl PartialEq for ByPath {
 
 impl Eq for ByPath {}
 
-/// What one walk found: its files in the order loaded, each with the
-/// indices in that list of the files that asked for it.
+/// What one walk found: its files in the order loaded, and who asked for
+/// what, as (file, asker) indices in that list, in the order asked.
 pub(super) struct Walked {
-    pub files: Vec<(Arc<Placed>, Vec<usize>)>,
+    pub files: Vec<Arc<Placed>>,
+    pub needs: Vec<(usize, usize)>,
 }
 
 impl<'r> Walk<'r> {
@@ -128,6 +130,7 @@ impl<'r> Walk<'r> {
             by_name: FxHashMap::default(),
             by_path: FxHashMap::default(),
             queue: VecDeque::new(),
+            needs: Vec::new(),
             missing: Vec::new(),
         };
         let host_real = host_real?;
@@ -164,9 +167,8 @@ impl<'r> Walk<'r> {
         }
         // The versions each file needs are added once the walks are merged.
         Ok(Walked {
-            files: (walk.loaded.into_iter())
-                .map(|l| (l.placed, l.needed_by))
-                .collect(),
+            files: walk.loaded.into_iter().map(|l| l.placed).collect(),
+            needs: walk.needs,
         })
     }
 
@@ -264,9 +266,11 @@ impl<'r> Walk<'r> {
         self.loaded.push(Loaded {
             placed,
             loader: requester,
-            needed_by: requester.into_iter().collect(),
             search: None,
         });
+        if let Some(requester) = requester {
+            self.needs.push((index, requester));
+        }
         self.queue.push_back(index);
         index
     }
@@ -417,9 +421,8 @@ impl<'r> Walk<'r> {
     }
 
     fn note_need(&mut self, index: usize, requester: usize) {
-        let needed_by = &mut self.loaded[index].needed_by;
-        if index != requester && !needed_by.contains(&requester) {
-            needed_by.push(requester);
+        if index != requester && !self.needs.contains(&(index, requester)) {
+            self.needs.push((index, requester));
         }
     }
 

@@ -55,20 +55,36 @@ pub fn read(image: &Image, segments: &[Segment]) -> Parse<Option<Dynamic>> {
         super::Class::Elf64 => 16,
         super::Class::Elf32 => 8,
     };
-    let mut entries = Vec::new();
-    for bytes in bytes.chunks_exact(entry) {
-        let fields = image.fields(bytes);
-        let tag = fields.word(0);
-        if tag == DT_NULL {
-            break;
+    // Walked twice rather than collected: once for where the tables are,
+    // once for what the entries name.
+    let entries = || {
+        (bytes.chunks_exact(entry))
+            .map(|bytes| {
+                let fields = image.fields(bytes);
+                (fields.word(0), fields.word(entry / 2))
+            })
+            .take_while(|&(tag, _)| tag != DT_NULL)
+    };
+    let mut tables = [
+        DT_STRTAB,
+        DT_STRSZ,
+        DT_VERNEED,
+        DT_VERNEEDNUM,
+        DT_VERDEF,
+        DT_VERDEFNUM,
+    ]
+    .map(|tag| (tag, None));
+    for (tag, value) in entries() {
+        // The first entry of a tag counts.
+        if let Some((_, slot @ None)) = tables.iter_mut().find(|(t, _)| *t == tag) {
+            *slot = Some(value);
         }
-        entries.push((tag, fields.word(entry / 2)));
     }
-    let value = |tag: u64| entries.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v);
+    let value = |tag: u64| tables.iter().find(|(t, _)| *t == tag).and_then(|(_, v)| *v);
     let strings = Strings::new(image, segments, value(DT_STRTAB), value(DT_STRSZ))?;
 
     let mut dynamic = Dynamic::default();
-    for &(tag, value) in &entries {
+    for (tag, value) in entries() {
         match tag {
             DT_NEEDED => dynamic.needed.push(strings.get(value, "DT_NEEDED")?),
             DT_SONAME => dynamic.soname = Some(strings.get(value, "DT_SONAME")?),
@@ -203,7 +219,8 @@ fn needs(
         let fields = image.entry(at, 16, "a DT_VERNEED entry")?;
         let (aux_count, file, aux, next) =
             (fields.u16(2), fields.u32(4), fields.u32(8), fields.u32(12));
-        let mut versions = Vec::new();
+        // Sized by the count the entry gives (at most a table's worth).
+        let mut versions = Vec::with_capacity(usize::from(aux_count).min(64));
         let mut aux_at = at.checked_add(aux as usize).ok_or("DT_VERNEED overflows")?;
         for _ in 0..aux_count {
             seen += 1;
