@@ -193,6 +193,10 @@ pub struct Resolver {
     /// target (its loader's rules and its class and machine decide what
     /// answers): most requests of most walks search the same few lists.
     answers: Mutex<FxHashMap<Target, Answers>>,
+    /// One copy of each search list made: a list is then known by its
+    /// address, and a request's answer is found without hashing or
+    /// comparing the list's directories.
+    lists: Mutex<Lists>,
     /// Each interpreter (PT_INTERP) found, by its path: nearly every walk
     /// starts with the same one.
     interpreters: Mutex<FxHashMap<String, Arc<walk::Placed>>>,
@@ -217,6 +221,7 @@ impl Resolver {
             parsed: Mutex::default(),
             located: Mutex::default(),
             answers: Mutex::default(),
+            lists: Mutex::default(),
             interpreters: Mutex::default(),
             rules: Mutex::default(),
         }
@@ -388,7 +393,24 @@ impl Resolver {
         Ok(Some(placed))
     }
 
-    /// `search`'s answer for `name` in `dirs`, found once per resolver.
+    /// The one copy of `list` (one with the same directories), which
+    /// [`Resolver::answer`] takes.
+    fn canonical(&self, list: search::SearchList) -> search::SearchList {
+        let mut lists = locked(&self.lists);
+        // Most lists asked about are a copy already: the rules' shared tail.
+        if lists.addresses.contains(&address(&list)) {
+            return list;
+        }
+        if let Some(known) = lists.by_content.get(&list) {
+            return Arc::clone(known);
+        }
+        lists.addresses.insert(address(&list));
+        lists.by_content.insert(Arc::clone(&list));
+        list
+    }
+
+    /// `search`'s answer for `name` in `dirs` (from
+    /// [`Resolver::canonical`]), found once per resolver.
     fn answer(
         &self,
         target: &Target,
@@ -398,7 +420,7 @@ impl Resolver {
     ) -> Result<Option<Arc<walk::Answer>>> {
         let known = locked(&self.answers)
             .get(target)
-            .and_then(|lists| lists.get(dirs))
+            .and_then(|lists| lists.get(&address(dirs)))
             .and_then(|names| names.get(name))
             .cloned();
         if let Some(answer) = known {
@@ -408,7 +430,7 @@ impl Resolver {
         locked(&self.answers)
             .entry(target.clone())
             .or_default()
-            .entry(Arc::clone(dirs))
+            .entry(address(dirs))
             .or_default()
             .insert(name.to_string(), answer.clone());
         Ok(answer)
@@ -469,8 +491,21 @@ struct LookIn {
     lenient: bool,
 }
 
-/// Answers by search directories, then by name.
-type Answers = FxHashMap<search::SearchList, FxHashMap<String, Option<Arc<walk::Answer>>>>;
+/// Answers by search list (its one copy's address), then by name.
+type Answers = FxHashMap<usize, FxHashMap<String, Option<Arc<walk::Answer>>>>;
+
+/// The search lists made, one copy of each, kept for the resolver's life
+/// (so that an address names one list).
+#[derive(Default)]
+struct Lists {
+    by_content: FxHashSet<search::SearchList>,
+    addresses: FxHashSet<usize>,
+}
+
+/// Where a search list's directories are: its identity once canonical.
+fn address(list: &search::SearchList) -> usize {
+    Arc::as_ptr(list).cast::<search::SearchDir>() as usize
+}
 
 /// One file of a closure or a walk, borrowed for merging.
 #[derive(Clone, Copy)]

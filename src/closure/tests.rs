@@ -634,3 +634,25 @@ fn the_first_problem_in_the_executables_order_is_the_one_reported() {
     let err = resolve(&executables[1..], &Options::default()).unwrap_err();
     assert!(matches!(err, Error::Elf { .. }), "{err}");
 }
+
+#[test]
+fn search_lists_with_the_same_directories_share_one_copy_and_its_answers() {
+    // Each walk builds its own list for a program with a RUNPATH: the
+    // answers found for one walk's list serve every walk's list alike.
+    let resolver = Resolver::new(Options::default());
+    let list = |dir: &str| -> search::SearchList {
+        let owner = PathBuf::from("/usr/bin/x");
+        vec![search::SearchDir::in_root(
+            dir.into(),
+            search::DirKind::Runpath(owner),
+        )]
+        .into()
+    };
+    let first = resolver.canonical(list("/opt/lib"));
+    let again = resolver.canonical(list("/opt/lib"));
+    let other = resolver.canonical(list("/opt/lib64"));
+    assert!(Arc::ptr_eq(&first, &again));
+    assert!(!Arc::ptr_eq(&first, &other));
+    // The one copy given again is itself.
+    assert!(Arc::ptr_eq(&resolver.canonical(Arc::clone(&first)), &first));
+}

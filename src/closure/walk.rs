@@ -431,7 +431,7 @@ impl<'r> Walk<'r> {
     fn make_search_list(&mut self, requester: usize) {
         if self.loaded[requester].search.is_none() {
             let list = self.rules.search_dirs(&self.chain(requester));
-            self.loaded[requester].search = Some(list);
+            self.loaded[requester].search = Some(self.resolver.canonical(list));
         }
     }
 
