@@ -4,6 +4,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Items a thread takes at once, at most.
+const MAX_CHUNK: usize = 16;
+
 /// `work` applied to each item on as many threads as there are cores, the
 /// results in the items' order.
 pub fn map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -20,13 +23,21 @@ pub fn map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<
         for _ in 0..threads {
             scope.spawn(|| {
                 loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else {
+                    // Neighbouring items taken together (a run of programs
+                    // of one package shares its libraries, which then stay
+                    // in one core's cache), fewer together towards the end
+                    // so that the threads finish together.
+                    let left = items.len().saturating_sub(next.load(Ordering::Relaxed));
+                    let chunk = (left / (threads * 4)).clamp(1, MAX_CHUNK);
+                    let start = next.fetch_add(chunk, Ordering::Relaxed);
+                    let Some(chunk) = items.get(start..(start + chunk).min(items.len())) else {
                         return;
                     };
-                    let result = work(item);
+                    let done: Vec<R> = chunk.iter().map(&work).collect();
                     if let Ok(mut results) = results.lock() {
-                        results[index] = Some(result);
+                        for (slot, result) in results[start..].iter_mut().zip(done) {
+                            *slot = Some(result);
+                        }
                     }
                 }
             });
