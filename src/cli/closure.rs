@@ -164,7 +164,8 @@ fn error_json(error: &Error) -> serde_json::Value {
 }
 
 /// The tree, then the links the loader passes through, a line each
-/// (buffered: a closure of hundreds of programs is thousands of lines).
+/// (buffered: a closure of hundreds of programs is thousands of lines,
+/// written piece by piece rather than formatted).
 fn print_tree(closure: &Closure, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
@@ -173,20 +174,13 @@ fn print_tree(closure: &Closure, out: &mut impl Write) -> std::io::Result<()> {
         closure.target.os,
         closure.target.loader
     )?;
-    let describe = |file: &ClosureFile| {
-        let from = if file.source == file.path {
-            String::new()
-        } else {
-            format!(" (from {})", file.source.display())
-        };
-        match file.role {
-            Role::Executable => from,
-            Role::Interpreter | Role::Library => format!("{from} [{}]", file.found),
+    let mut written = Ok(());
+    tree::visit(closure, |depth, file, seen| {
+        if written.is_ok() {
+            written = print_file(out, depth, file, seen);
         }
-    };
-    for line in tree::lines(closure, describe) {
-        writeln!(out, "{line}")?;
-    }
+    });
+    written?;
     for link in &closure.links {
         writeln!(
             out,
@@ -196,6 +190,34 @@ fn print_tree(closure: &Closure, out: &mut impl Write) -> std::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// One file's line: the path in the jail, where it was read when that
+/// differs, and for a library or interpreter how the loader finds it.
+fn print_file(
+    out: &mut impl Write,
+    depth: usize,
+    file: &ClosureFile,
+    seen: bool,
+) -> std::io::Result<()> {
+    for _ in 0..depth {
+        out.write_all(b"    ")?;
+    }
+    out.write_all(file.path.to_string_lossy().as_bytes())?;
+    if file.source != file.path {
+        out.write_all(b" (from ")?;
+        out.write_all(file.source.to_string_lossy().as_bytes())?;
+        out.write_all(b")")?;
+    }
+    if file.role != Role::Executable {
+        out.write_all(b" [")?;
+        out.write_all(file.found.as_bytes())?;
+        out.write_all(b"]")?;
+    }
+    if seen {
+        out.write_all(tree::SEEN.as_bytes())?;
+    }
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]

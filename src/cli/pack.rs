@@ -306,9 +306,11 @@ fn print_summary(plan: &Plan) {
         ),
         None => format!(" ({})", human_size(size(file))),
     };
-    for line in tree::lines(closure, describe) {
-        eprintln!("{:>12} {line}", "");
-    }
+    tree::visit(closure, |depth, file, seen| {
+        let end = if seen { tree::SEEN } else { "" };
+        let line = tree::indented(depth, file);
+        eprintln!("{:>12} {line}{}{end}", "", describe(file));
+    });
     eprintln!(
         "{:>12} {} files, {} in the closure; {} entries in the jail",
         "",

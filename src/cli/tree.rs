@@ -8,8 +8,9 @@ use rustc_hash::FxHashMap;
 
 use crate::closure::{Closure, ClosureFile, Role};
 
-/// One line per file, indented by depth, with `describe`'s text after the path.
-pub fn lines(closure: &Closure, describe: impl Fn(&ClosureFile) -> String) -> Vec<String> {
+/// Each file in the tree's order, with its depth and whether it was shown
+/// already (then its children are not visited again).
+pub fn visit(closure: &Closure, mut line: impl FnMut(usize, &ClosureFile, bool)) {
     let files = &closure.files;
     // Files by their place in the closure: the paths are hashed once, to
     // find each file's first asker, and the walk below hashes nothing.
@@ -24,44 +25,38 @@ pub fn lines(closure: &Closure, describe: impl Fn(&ClosureFile) -> String) -> Ve
             children[parent].push(i);
         }
     }
-    let mut tree = Tree {
-        files,
-        children: &children,
-        shown: vec![false; files.len()],
-        lines: Vec::with_capacity(files.len()),
-    };
+    let mut shown = vec![false; files.len()];
     for (i, _) in (files.iter().enumerate()).filter(|(_, f)| f.role == Role::Executable) {
-        tree.walk(i, 0, &describe);
+        walk(files, &children, &mut shown, i, 0, &mut line);
     }
-    tree.lines
 }
 
-struct Tree<'c> {
-    files: &'c [ClosureFile],
-    children: &'c [Vec<usize>],
-    shown: Vec<bool>,
-    lines: Vec<String>,
-}
-
-impl Tree<'_> {
-    fn walk(&mut self, index: usize, depth: usize, describe: &impl Fn(&ClosureFile) -> String) {
-        let file = &self.files[index];
-        let seen = std::mem::replace(&mut self.shown[index], true);
-        let mut line = "    ".repeat(depth);
-        line.push_str(&file.path.to_string_lossy());
-        line.push_str(&describe(file));
-        if seen {
-            line.push_str(" (see above)");
-        }
-        self.lines.push(line);
-        if seen {
-            return;
-        }
-        for &child in &self.children[index] {
-            self.walk(child, depth + 1, describe);
+fn walk(
+    files: &[ClosureFile],
+    children: &[Vec<usize>],
+    shown: &mut [bool],
+    index: usize,
+    depth: usize,
+    line: &mut impl FnMut(usize, &ClosureFile, bool),
+) {
+    let seen = std::mem::replace(&mut shown[index], true);
+    line(depth, &files[index], seen);
+    if !seen {
+        for &child in &children[index] {
+            walk(files, children, shown, child, depth + 1, line);
         }
     }
 }
+
+/// The indentation and path that start a file's line.
+pub fn indented(depth: usize, file: &ClosureFile) -> String {
+    let mut line = "    ".repeat(depth);
+    line.push_str(&file.path.to_string_lossy());
+    line
+}
+
+/// What ends the line of a file shown already.
+pub const SEEN: &str = " (see above)";
 
 #[cfg(test)]
 mod tests {
@@ -104,7 +99,11 @@ mod tests {
             links: Vec::new(),
             left_out: Vec::new(),
         };
-        let lines = lines(&closure, |f| format!(" {:?}", f.role));
+        let mut lines = Vec::new();
+        visit(&closure, |depth, file, seen| {
+            let end = if seen { SEEN } else { "" };
+            lines.push(format!("{} {:?}{end}", indented(depth, file), file.role));
+        });
         assert_eq!(
             lines,
             [
