@@ -13,7 +13,6 @@ pub mod target;
 pub mod versions;
 mod walk;
 
-use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -168,8 +167,8 @@ pub struct ClosureFile {
     /// The symbol versions it needs, per library soname (DT_VERNEED), in
     /// the order of the file: the highest `GLIBC_2.x` among them is the
     /// oldest glibc it runs on.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub versions: BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "versions::none")]
+    pub versions: Arc<versions::ByLibrary>,
 }
 
 /// Resolves the closure of `executables` (see [`Resolver`]).
@@ -515,29 +514,7 @@ struct FileView<'a> {
     role: &'a Role,
     found: &'a str,
     moved_from: Option<&'a Path>,
-    versions: Versions<'a>,
-}
-
-/// The symbol versions a file needs: a closure's, or read off a walk's
-/// object once the walks are merged (once per file rather than per walk).
-#[derive(Clone, Copy)]
-enum Versions<'a> {
-    Listed(&'a BTreeMap<String, Vec<String>>),
-    Of(&'a ElfObject),
-}
-
-impl Versions<'_> {
-    fn listed(self) -> BTreeMap<String, Vec<String>> {
-        match self {
-            Versions::Listed(versions) => versions.clone(),
-            Versions::Of(object) => (object.version_needs.iter())
-                .map(|need| {
-                    let names = need.versions.iter().map(|v| v.name.clone()).collect();
-                    (need.library.clone(), names)
-                })
-                .collect(),
-        }
-    }
+    versions: &'a Arc<versions::ByLibrary>,
 }
 
 impl<'a> FileView<'a> {
@@ -548,7 +525,7 @@ impl<'a> FileView<'a> {
             role: &file.role,
             found: &file.found,
             moved_from: file.moved_from.as_deref(),
-            versions: Versions::Listed(&file.versions),
+            versions: &file.versions,
         }
     }
 
@@ -559,7 +536,7 @@ impl<'a> FileView<'a> {
             role: &placed.role,
             found: &placed.found,
             moved_from: placed.moved_from.as_deref(),
-            versions: Versions::Of(&placed.object),
+            versions: &placed.versions,
         }
     }
 }
@@ -708,7 +685,7 @@ impl<'a> Merger<'a> {
                         .collect(),
                     found: file.found.to_string(),
                     moved_from: file.moved_from.map(Path::to_path_buf),
-                    versions: file.versions.listed(),
+                    versions: Arc::clone(file.versions),
                 }
             })
             .collect();

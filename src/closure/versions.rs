@@ -14,6 +14,25 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::MissingVersion;
 
+/// The version names an object needs, per library, as a closure lists
+/// them (and its JSON shows them): made once per object, shared by every
+/// file of every closure that holds it.
+pub type ByLibrary = std::collections::BTreeMap<String, Vec<String>>;
+
+/// `needs` as a closure lists them.
+pub fn by_library(needs: &[VersionNeed]) -> std::sync::Arc<ByLibrary> {
+    let listed = needs.iter().map(|need| {
+        let names = need.versions.iter().map(|v| v.name.clone()).collect();
+        (need.library.clone(), names)
+    });
+    std::sync::Arc::new(listed.collect())
+}
+
+/// Whether an object needs no symbol versions (then its JSON says nothing).
+pub fn none(versions: &ByLibrary) -> bool {
+    versions.is_empty()
+}
+
 /// The versions one object needs from one library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionNeed {

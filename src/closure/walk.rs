@@ -27,6 +27,7 @@ pub(super) struct Found {
     jail_path: PathBuf,
     links: Vec<Link>,
     object: Arc<ElfObject>,
+    versions: Arc<versions::ByLibrary>,
 }
 
 /// Which file answers a request, and its CPU-specific copies, before a
@@ -52,6 +53,9 @@ pub(super) struct Placed {
     host_origin: Option<PathBuf>,
     /// The links passed to reach it.
     pub links: Vec<Link>,
+    /// The object's version needs as the closure lists them, made in the
+    /// walks (on every core) rather than when their result is copied out.
+    pub versions: Arc<versions::ByLibrary>,
 }
 
 /// One object the walk has loaded.
@@ -145,6 +149,7 @@ impl<'r> Walk<'r> {
             role: Role::Executable,
             found: "given".to_string(),
             moved_from: None,
+            versions: versions::by_library(&object.version_needs),
             object,
         };
         walk.add(Arc::new(placed), None);
@@ -487,6 +492,7 @@ impl<'r> Walk<'r> {
             host_origin: dir.host.clone(),
             links: found.links.clone(),
             object: Arc::clone(&found.object),
+            versions: Arc::clone(&found.versions),
         };
         if !dir.kind.searched_in_jail() {
             self.move_to_default_dir(&mut candidate, &found.name)?;
@@ -544,6 +550,7 @@ impl<'r> Walk<'r> {
             source,
             jail_path,
             links,
+            versions: versions::by_library(&object.version_needs),
             object,
         }))
     }
@@ -611,6 +618,7 @@ pub(super) fn place_interpreter(resolver: &Resolver, path: &str) -> Result<Optio
         role: Role::Interpreter,
         found: "PT_INTERP".to_string(),
         moved_from: None,
+        versions: versions::by_library(&object.version_needs),
         object,
     }))
 }

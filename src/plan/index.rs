@@ -133,7 +133,7 @@ pub fn manifest(plan: &Plan) -> Manifest {
                     Some(known) => FileRecord {
                         found: Some(known.found.clone()),
                         moved_from: known.moved_from.clone(),
-                        versions: known.versions.clone(),
+                        versions: known.versions.as_ref().clone(),
                         ..file(
                             Some(source),
                             role_name(&known.role),
