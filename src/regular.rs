@@ -25,9 +25,20 @@ pub fn open_regular_with_metadata(path: &Path) -> io::Result<(File, std::fs::Met
 /// to be a regular file: opened without looking first, and checked again
 /// on the open file all the same.
 pub fn open_seen_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    open_checked(path, 0)
+}
+
+/// [`open_seen_regular`] of a path that must not be a link itself: one
+/// that is fails (`ELOOP`), so that one call tells that a regular file is
+/// at `path` itself.
+pub fn open_regular_not_a_link(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    open_checked(path, libc::O_NOFOLLOW)
+}
+
+fn open_checked(path: &Path, flags: libc::c_int) -> io::Result<(File, std::fs::Metadata)> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | flags)
         .open(path)?;
     let metadata = file.metadata()?;
     refuse_other_kinds(&metadata)?;

@@ -95,6 +95,12 @@ impl ElfObject {
         Self::read_with(path, crate::regular::open_seen_regular)
     }
 
+    /// [`ElfObject::read`] of a regular file at `path` itself, not through
+    /// a link (see [`crate::regular::open_regular_not_a_link`]).
+    pub fn read_not_a_link(path: &Path) -> Result<Self> {
+        Self::read_with(path, crate::regular::open_regular_not_a_link)
+    }
+
     fn read_with(
         path: &Path,
         open: fn(&Path) -> std::io::Result<(File, std::fs::Metadata)>,
