@@ -656,3 +656,41 @@ fn search_lists_with_the_same_directories_share_one_copy_and_its_answers() {
     // The one copy given again is itself.
     assert!(Arc::ptr_eq(&resolver.canonical(Arc::clone(&first)), &first));
 }
+
+#[test]
+fn an_executable_is_read_where_it_really_is_whichever_way_it_is_named() {
+    // Named directly, through a link to the file, and through a linked
+    // directory: each time the closure reads the one real file, and its
+    // `$ORIGIN` is the real file's directory.
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::copy(TRUE, real.join("true")).unwrap();
+    symlink(real.join("true"), dir.path().join("link")).unwrap();
+    symlink(&real, dir.path().join("linked-dir")).unwrap();
+    let real_file = std::fs::canonicalize(real.join("true")).unwrap();
+    for named in [
+        real.join("true"),
+        dir.path().join("link"),
+        dir.path().join("linked-dir/true"),
+        real.join("./true"),
+    ] {
+        let given = executable(named.to_str().unwrap());
+        let closure = resolve(&[given], &Options::default()).unwrap();
+        let program = closure.files.iter().find(|f| f.role == Role::Executable);
+        assert_eq!(
+            program.map(|f| &f.source),
+            Some(&real_file),
+            "named {}",
+            named.display()
+        );
+    }
+    // A link is never opened as the program itself.
+    let missing = dir.path().join("dangling");
+    symlink(dir.path().join("nowhere"), &missing).unwrap();
+    let err = resolve(
+        &[executable(missing.to_str().unwrap())],
+        &Options::default(),
+    );
+    assert!(err.is_err());
+}
