@@ -363,14 +363,15 @@ impl Resolver {
     /// the long way, which follows links and tells every failure.
     fn read_where_it_is(&self, path: &Path) -> Option<Arc<ElfObject>> {
         let parent = path.parent().filter(|_| path.is_absolute())?;
-        path.file_name()?;
         let resolved = self.host.resolve(parent).ok()??;
-        if resolved.path != parent || !resolved.links.is_empty() {
+        // Byte for byte: a path with `.` or `//` in it goes the long way,
+        // which gives the real path without them.
+        let real = resolved.path.join(path.file_name()?);
+        if real.as_os_str() != path.as_os_str() || !resolved.links.is_empty() {
             return None;
         }
-        if let Some(object) = locked(&self.parsed).get(path.as_os_str()) {
-            return Some(Arc::clone(object));
-        }
+        // Never taken from the memo: the long way files a link's object
+        // under the link's path, and only the open below tells a link.
         let object = Arc::new(ElfObject::read_not_a_link(path).ok()?);
         locked(&self.parsed).insert(path.as_os_str().to_owned(), Arc::clone(&object));
         Some(object)

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::elf::ElfObject;
 use super::root::{Link, normalize};
@@ -58,6 +58,9 @@ pub(super) struct Placed {
     pub versions: Arc<versions::ByLibrary>,
 }
 
+/// Who-asked-for-what pairs a walk scans before it indexes them.
+const SCAN_NEEDS: usize = 64;
+
 /// One object the walk has loaded.
 struct Loaded {
     placed: Arc<Placed>,
@@ -80,6 +83,9 @@ pub(super) struct Walk<'r> {
     /// Who asked for what, as (object, asker) indices, in the order asked:
     /// one list for the walk rather than one per object.
     needs: Vec<(usize, usize)>,
+    /// The same pairs as a set, once there are many: a walk of hundreds of
+    /// libraries that all need each other must not scan the list each time.
+    needs_seen: FxHashSet<(usize, usize)>,
     /// Libraries not found so far (the walk goes on past them).
     missing: Vec<MissingLibrary>,
 }
@@ -135,6 +141,7 @@ impl<'r> Walk<'r> {
             by_path: FxHashMap::default(),
             queue: VecDeque::new(),
             needs: Vec::new(),
+            needs_seen: FxHashSet::default(),
             missing: Vec::new(),
         };
         let host_real = host_real?;
@@ -274,7 +281,7 @@ impl<'r> Walk<'r> {
             search: None,
         });
         if let Some(requester) = requester {
-            self.needs.push((index, requester));
+            self.note_need(index, requester);
         }
         self.queue.push_back(index);
         index
@@ -426,8 +433,20 @@ impl<'r> Walk<'r> {
     }
 
     fn note_need(&mut self, index: usize, requester: usize) {
-        if index != requester && !self.needs.contains(&(index, requester)) {
-            self.needs.push((index, requester));
+        if index == requester {
+            return;
+        }
+        let need = (index, requester);
+        let new = if self.needs.len() < SCAN_NEEDS {
+            !self.needs.contains(&need)
+        } else {
+            if self.needs_seen.is_empty() {
+                self.needs_seen.extend(self.needs.iter().copied());
+            }
+            self.needs_seen.insert(need)
+        };
+        if new {
+            self.needs.push(need);
         }
     }
 
