@@ -24,8 +24,8 @@ fn reads_a_host_executable() {
 #[test]
 fn reading_in_parts_finds_what_the_whole_file_holds() {
     // The host's programs and libraries, small and large: in the larger
-    // ones the dynamic section, its strings, the version tables and the
-    // note sections lie far past the first read.
+    // ones the dynamic section, its strings and the version tables lie far
+    // past the first read.
     let mut compared = 0;
     let mut past_the_head = 0;
     for dir in ["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu"] {
