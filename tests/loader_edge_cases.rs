@@ -9,7 +9,7 @@ use std::process::Command;
 
 use jailpack::Error;
 use jailpack::closure::root::FsRoot;
-use jailpack::closure::{Closure, ClosureFile, Executable, Options, Role, resolve};
+use jailpack::closure::{Closure, ClosureFile, Executable, Options, Resolver, Role, resolve};
 
 use crate::closure_oracle::{Loaded, ldd};
 use crate::support::{chroot_as_nobody, jail_binary, scratch, skip_without_root};
@@ -566,4 +566,94 @@ int main(void) { return 0; }
             .any(|f| f.path.to_string_lossy().contains("suggested")),
         "a suggested library was jailed"
     );
+}
+
+#[test]
+fn programs_resolved_together_get_each_what_it_gets_alone() {
+    // Programs that ask for the same libraries share the walk past
+    // themselves, made once. Each must still get what its own loader
+    // gives it: one with an RPATH its own copy, one linked with
+    // -z nodefaultlib its own failure, one needing a version the others
+    // do not its own refusal.
+    let lab = Lab::new("together");
+    let zlib = default_dir_library();
+    let zlib_name = zlib.file_name().unwrap().to_str().unwrap().to_string();
+    let own = lab.mkdir("own");
+    std::fs::copy(&zlib, own.join(&zlib_name)).unwrap();
+    let code = "int main(void) { return 0; }\n";
+    let with_zlib = ["-Wl,--no-as-needed", zlib.to_str().unwrap()];
+    for dir in ["plain", "rpath", "nodeflib"] {
+        lab.mkdir(dir);
+    }
+    let rpath = format!("-Wl,--disable-new-dtags,-rpath,{}", own.display());
+    for (out, flags) in [
+        ("plain/a", vec![]),
+        ("plain/b", vec![]),
+        ("rpath/main", vec![rpath.as_str()]),
+        ("nodeflib/main", vec!["-Wl,-z,nodefaultlib"]),
+    ] {
+        let mut args = vec!["-o", out];
+        args.extend(with_zlib);
+        args.extend(flags);
+        lab.gcc("main.c", code, &args);
+    }
+    // /usr/bin/true, and a copy whose GLIBC_2.4 need says GLIBC_2.9.
+    let bytes = std::fs::read("/usr/bin/true").unwrap();
+    let (from, to) = (b"GLIBC_2.4\0", b"GLIBC_2.9\0");
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    let mut changed = bytes.clone();
+    changed[at..at + to.len()].copy_from_slice(to);
+    std::fs::write(lab.path("true"), &bytes).unwrap();
+    std::fs::write(lab.path("true29"), changed).unwrap();
+
+    let at_its_path = |relative: &str| Executable {
+        source: lab.path(relative),
+        jail_path: lab.path(relative),
+    };
+    // One resolver throughout: what it made for the programs before, it
+    // has for those after.
+    let resolver = Resolver::new(Options::default());
+    let together = ["plain/a", "rpath/main", "plain/b", "true"].map(at_its_path);
+    let merged = resolver.resolve(&together).unwrap();
+    for program in &together {
+        let alone = resolve(std::slice::from_ref(program), &Options::default()).unwrap();
+        for file in &alone.files {
+            let there = merged.files.iter().find(|f| f.path == file.path);
+            let there = there.unwrap_or_else(|| panic!("{:?} is missing", file.path));
+            assert_eq!(there.source, file.source, "{}", program.source.display());
+            for asker in &file.needed_by {
+                assert!(there.needed_by.contains(asker), "{file:?} in {there:?}");
+            }
+        }
+    }
+    let rpath_alone = resolved(&lab.path("rpath/main"), &Options::default()).unwrap();
+    assert_eq!(sources(&rpath_alone), loaded_files(&lab.path("rpath/main")));
+    let libz = merged
+        .files
+        .iter()
+        .find(|f| f.source == own.join(&zlib_name));
+    assert_eq!(libz.unwrap().needed_by, [lab.path("rpath/main")]);
+
+    // Refused together as alone and as by ld.so, with its own error.
+    let err = resolver
+        .resolve(&[at_its_path("nodeflib/main")])
+        .unwrap_err();
+    let Error::LibrariesNotFound { missing } = &err else {
+        panic!("{err}");
+    };
+    let names: BTreeSet<String> = missing.iter().map(|m| m.name.clone()).collect();
+    assert!(names.contains(&zlib_name), "{err}");
+    assert!(
+        matches!(ldd(&lab.path("nodeflib/main")), Loaded::Missing(m) if m == names),
+        "ld.so misses other libraries than {names:?}"
+    );
+    for m in missing {
+        assert_eq!(m.chain, [lab.path("nodeflib/main")]);
+    }
+    let err = resolver.resolve(&[at_its_path("true29")]).unwrap_err();
+    let Error::VersionsNotFound { missing, .. } = &err else {
+        panic!("{err}");
+    };
+    let missing: Vec<_> = missing.iter().map(|m| (&m.object, &m.version)).collect();
+    assert_eq!(missing, [(&lab.path("true29"), &"GLIBC_2.9".to_string())]);
 }

@@ -71,6 +71,10 @@ impl SearchRules for FreeBsdRules {
     fn map_name<'a>(&'a self, executable: &Path, name: &'a str) -> &'a str {
         self.libmap.map(executable, name).unwrap_or(name)
     }
+
+    fn maps_by_program(&self) -> bool {
+        self.libmap.maps_by_program()
+    }
 }
 
 /// The directory list of /var/run/ld-elf.so.hints, when the root has one.
@@ -183,6 +187,11 @@ impl LibMap {
             }
         }
         Ok(())
+    }
+
+    /// Whether a section of a program's own maps some name.
+    pub fn maps_by_program(&self) -> bool {
+        self.programs.values().any(|names| !names.is_empty())
     }
 
     /// A program's own section wins over the global one, as in rtld.

@@ -201,6 +201,9 @@ pub struct Resolver {
     interpreters: Mutex<FxHashMap<String, Arc<walk::Placed>>>,
     /// Each target's search rules (its loader's configuration read once).
     rules: Mutex<Vec<(Target, Arc<dyn search::SearchRules>)>>,
+    /// Walks past their executable, made once per key and taken by every
+    /// executable of that key.
+    tails: Mutex<FxHashMap<walk::TailKey, Arc<walk::Tail>>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -223,6 +226,7 @@ impl Resolver {
             lists: Mutex::default(),
             interpreters: Mutex::default(),
             rules: Mutex::default(),
+            tails: Mutex::default(),
         }
     }
 
@@ -418,6 +422,17 @@ impl Resolver {
         Ok(Some(placed))
     }
 
+    /// The walk past the executable made for `key`, if one was.
+    fn tail(&self, key: &walk::TailKey) -> Option<Arc<walk::Tail>> {
+        locked(&self.tails).get(key).cloned()
+    }
+
+    /// Keeps `tail` for the executables of `key` still to walk. (Two
+    /// walks of one key may run at once; their tails are the same.)
+    fn keep_tail(&self, key: walk::TailKey, tail: Arc<walk::Tail>) {
+        locked(&self.tails).entry(key).or_insert(tail);
+    }
+
     /// The one copy of `list` (one with the same directories), which
     /// [`Resolver::answer`] takes.
     fn canonical(&self, list: search::SearchList) -> search::SearchList {
@@ -528,7 +543,7 @@ struct Lists {
 }
 
 /// Where a search list's directories are: its identity once canonical.
-fn address(list: &search::SearchList) -> usize {
+pub(super) fn address(list: &search::SearchList) -> usize {
     Arc::as_ptr(list).cast::<search::SearchDir>() as usize
 }
 
@@ -586,6 +601,9 @@ struct Merger<'a> {
     /// The path number of each walk file merged: walks share most of their
     /// files, and a file met again is known by its address alone.
     placed: FxHashMap<*const walk::Placed, u32>,
+    /// The walk tails merged, by address: most walks share one with walks
+    /// merged before them (see [`walk::TailKey`]).
+    tails: FxHashSet<*const walk::Tail>,
     links: FxHashMap<&'a OsStr, &'a Link>,
 }
 
@@ -653,9 +671,13 @@ impl<'a> Merger<'a> {
     /// A walk's files, then who needs them (a walk's askers may come after
     /// what they ask for), then the links passed to reach them.
     fn walk(&mut self, walk: &'a walk::Walked) -> Result<()> {
-        let mut numbers = Vec::with_capacity(walk.files.len());
+        if self.tails.contains(&Arc::as_ptr(&walk.tail)) {
+            return self.walk_on_known_tail(walk);
+        }
+        self.tails.insert(Arc::as_ptr(&walk.tail));
+        let mut numbers = Vec::with_capacity(walk.tail.files.len() + 1);
         let mut first_seen = Vec::new();
-        for placed in &walk.files {
+        for placed in walk.files() {
             let address = Arc::as_ptr(placed);
             let number = match self.placed.get(&address) {
                 Some(&number) => number,
@@ -668,13 +690,34 @@ impl<'a> Merger<'a> {
             };
             numbers.push(number);
         }
-        for &(file, asker) in &walk.needs {
+        for &(file, asker) in &walk.tail.needs {
             self.need(numbers[file], numbers[asker]);
         }
         // A file met before brought its links then.
         for placed in first_seen {
             for link in &placed.links {
                 self.link(link)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A walk whose tail is merged already: only its executable is new,
+    /// and who asks for what among the tail's files is known. (The same
+    /// as merging every file again, which would find each one there.)
+    fn walk_on_known_tail(&mut self, walk: &'a walk::Walked) -> Result<()> {
+        let executable = self.place(FileView::placed(&walk.executable))?;
+        for link in &walk.executable.links {
+            self.link(link)?;
+        }
+        let number = |merger: &Self, index: usize| match index {
+            0 => executable,
+            _ => merger.placed[&Arc::as_ptr(&walk.tail.files[index - 1])],
+        };
+        for &(file, asker) in &walk.tail.needs {
+            if file == 0 || asker == 0 {
+                let (file, asker) = (number(self, file), number(self, asker));
+                self.need(file, asker);
             }
         }
         Ok(())

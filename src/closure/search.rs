@@ -23,6 +23,12 @@ pub trait SearchRules: Send + Sync {
         name
     }
 
+    /// Whether [`SearchRules::map_name`] maps some name for some programs
+    /// only (FreeBSD's libmap.conf sections of a program's own).
+    fn maps_by_program(&self) -> bool {
+        false
+    }
+
     /// How a file in a directory answers a request.
     fn matching(&self) -> Matching {
         Matching::Exact

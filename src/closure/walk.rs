@@ -16,7 +16,7 @@ use super::root::{Link, normalize};
 use super::search::{DirKind, Matching, Requester, SearchDir, SearchList, SearchRules, expand};
 use super::target::{Loader, Target};
 use super::versions;
-use super::{Executable, Resolver, Role, openbsd};
+use super::{Executable, Resolver, Role, address, openbsd};
 use crate::error::{Error, MissingLibrary, MissingVersion, Result};
 
 /// A library file found in a search directory, before any walk takes it.
@@ -114,12 +114,65 @@ impl PartialEq for ByPath {
 
 impl Eq for ByPath {}
 
-/// What one walk found: its files in the order loaded, and who asked for
-/// what, as (file, asker) indices in that list, in the order asked.
+/// What one walk found: its executable, then the files it loaded.
 pub(super) struct Walked {
+    pub executable: Arc<Placed>,
+    pub tail: Arc<Tail>,
+}
+
+/// The files a walk loaded after its executable, in the order loaded, and
+/// who asked for what, as (file, asker) indices into the walk's files
+/// (the executable is 0), in the order asked. Shared by every executable
+/// whose walk it would be (see [`TailKey`]).
+pub(super) struct Tail {
     pub files: Vec<Arc<Placed>>,
     pub needs: Vec<(usize, usize)>,
+    /// The names that answered requests, and the loaded paths, by index:
+    /// an executable that takes the tail has its version needs checked
+    /// against these, and must not itself be at one of these paths.
+    by_name: FxHashMap<String, usize>,
+    by_path: FxHashMap<ByPath, usize>,
 }
+
+impl Walked {
+    /// The walk's files in the order loaded, the executable first.
+    pub fn files(&self) -> impl Iterator<Item = &Arc<Placed>> {
+        std::iter::once(&self.executable).chain(&self.tail.files)
+    }
+}
+
+/// What decides a walk beyond its executable, when the executable adds
+/// nothing of its own to it: the target, the search list its requests
+/// take, and the interpreter and libraries it asks for. Most programs of
+/// a system ask for the same few sets (229 of 641 in /usr/bin and
+/// /usr/sbin for libc alone), so their walks are made once.
+pub(super) struct TailKey {
+    target: Target,
+    /// The address of the executable's (canonical) search list.
+    list: usize,
+    /// The first executable of this key; its interpreter and DT_NEEDED.
+    object: Arc<ElfObject>,
+}
+
+impl Hash for TailKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.target.hash(state);
+        self.list.hash(state);
+        self.object.interpreter.hash(state);
+        self.object.needed.hash(state);
+    }
+}
+
+impl PartialEq for TailKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+            && self.list == other.list
+            && self.object.interpreter == other.object.interpreter
+            && self.object.needed == other.object.needed
+    }
+}
+
+impl Eq for TailKey {}
 
 impl<'r> Walk<'r> {
     pub(super) fn run(
@@ -132,6 +185,7 @@ impl<'r> Walk<'r> {
         optional_dlopen: &[String],
     ) -> Result<Walked> {
         let rules = resolver.rules(target)?;
+        let shares_tail = Walk::shares_tail(&rules, &object, dlopen, optional_dlopen);
         let mut walk = Walk {
             resolver,
             target,
@@ -160,6 +214,20 @@ impl<'r> Walk<'r> {
             object,
         };
         walk.add(Arc::new(placed), None);
+        let key = if shares_tail {
+            walk.make_search_list(0);
+            let key = TailKey {
+                target: target.clone(),
+                list: address(walk.loaded[0].search.as_ref().expect("made above")),
+                object: Arc::clone(&walk.loaded[0].placed.object),
+            };
+            if let Some(walked) = walk.take_tail(&key)? {
+                return Ok(walked);
+            }
+            Some(key)
+        } else {
+            None
+        };
         if let Some(interpreter) = interpreter {
             walk.add_interpreter(&interpreter)?;
         }
@@ -175,13 +243,67 @@ impl<'r> Walk<'r> {
             return Err(error);
         }
         if matches!(target.loader, Loader::Glibc | Loader::FreeBsd) {
-            walk.check_versions()?;
+            let file = |index: usize| &*walk.loaded[index].placed;
+            walk.check_versions(file, walk.loaded.iter().map(|l| &*l.placed), &walk.by_name)?;
         }
-        // The versions each file needs are added once the walks are merged.
-        Ok(Walked {
-            files: walk.loaded.into_iter().map(|l| l.placed).collect(),
+        let mut loaded = walk.loaded.into_iter().map(|l| l.placed);
+        let executable = loaded.next().expect("the executable is loaded first");
+        let tail = Arc::new(Tail {
+            files: loaded.collect(),
             needs: walk.needs,
-        })
+            by_name: walk.by_name,
+            by_path: walk.by_path,
+        });
+        // A tail in which the executable answered a request is its own.
+        if let Some(key) = key.filter(|_| tail.needs.iter().all(|&(file, _)| file != 0)) {
+            resolver.keep_tail(key, Arc::clone(&tail));
+        }
+        Ok(Walked { executable, tail })
+    }
+
+    /// Whether the walk past the executable depends on the executable
+    /// only through its [`TailKey`]: no RPATH or RUNPATH (which name their
+    /// owner and may hold `$ORIGIN`), no soname a library could ask for,
+    /// no path among its DT_NEEDED, no declared dlopen(), and names that
+    /// map the same for every program (FreeBSD's libmap.conf may not).
+    fn shares_tail(
+        rules: &Arc<dyn SearchRules>,
+        object: &ElfObject,
+        dlopen: &[String],
+        optional_dlopen: &[String],
+    ) -> bool {
+        object.rpath.is_empty()
+            && object.runpath.is_empty()
+            && object.soname.is_none()
+            && object.dlopen.is_empty()
+            && !object.needed.iter().any(|name| name.contains('/'))
+            && dlopen.is_empty()
+            && optional_dlopen.is_empty()
+            && !rules.maps_by_program()
+    }
+
+    /// The walk of another executable of the same key, taken as this
+    /// one's once its own version needs are met there; `None` when there
+    /// is none yet, or a library of it is at this executable's path.
+    fn take_tail(&self, key: &TailKey) -> Result<Option<Walked>> {
+        let Some(tail) = self.resolver.tail(key) else {
+            return Ok(None);
+        };
+        let executable = &self.loaded[0].placed;
+        if tail.by_path.contains_key(executable.path.as_os_str()) {
+            return Ok(None);
+        }
+        if matches!(self.target.loader, Loader::Glibc | Loader::FreeBsd) {
+            let file = |index: usize| match index {
+                0 => &**executable,
+                _ => &*tail.files[index - 1],
+            };
+            self.check_versions(file, std::iter::once(&**executable), &tail.by_name)?;
+        }
+        Ok(Some(Walked {
+            executable: Arc::clone(executable),
+            tail,
+        }))
     }
 
     fn drain(&mut self) -> Result<()> {
@@ -205,26 +327,32 @@ impl<'r> Walk<'r> {
     /// Every version need of every loaded object against the object that
     /// answers its library's name, all in one error as the loader would
     /// list them (it stops at the first).
-    fn check_versions(&self) -> Result<()> {
+    /// `file` gives the walk's files by index (the executable is 0),
+    /// `needers` are those of them to check, `by_name` the names that
+    /// answered requests.
+    fn check_versions<'p>(
+        &self,
+        file: impl Fn(usize) -> &'p Placed,
+        needers: impl Iterator<Item = &'p Placed>,
+        by_name: &FxHashMap<String, usize>,
+    ) -> Result<()> {
         let mut missing = Vec::new();
-        for loaded in &self.loaded {
-            for need in &loaded.placed.object.version_needs {
-                let mapped = self
-                    .rules
-                    .map_name(&self.loaded[0].placed.path, &need.library);
+        for needer in needers {
+            for need in &needer.object.version_needs {
+                let mapped = self.rules.map_name(&file(0).path, &need.library);
                 let answer = [need.library.as_str(), mapped]
                     .iter()
-                    .find_map(|name| self.by_name.get(*name));
+                    .find_map(|name| by_name.get(*name));
                 // Not loaded: a need without a DT_NEEDED, which the loader
                 // reports as the missing library itself; nothing to check.
                 let Some(&index) = answer else { continue };
-                let library = &self.loaded[index];
-                let defined = &library.placed.object.version_definitions;
+                let library = file(index);
+                let defined = &library.object.version_definitions;
                 for (version, newest) in versions::missing(&need.versions, defined) {
                     missing.push(MissingVersion {
-                        object: loaded.placed.path.clone(),
+                        object: needer.path.clone(),
                         library: need.library.clone(),
-                        library_file: library.placed.path.clone(),
+                        library_file: library.path.clone(),
                         version: version.name.clone(),
                         newest,
                     });
