@@ -10,13 +10,13 @@
 //! new one to see changes made since.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -50,7 +50,23 @@ struct Cache {
     nodes: Mutex<FxHashMap<OsString, Node>>,
     lookups: Mutex<FxHashMap<OsString, Option<Resolved>>>,
     dirs: Mutex<FxHashMap<OsString, Option<Arc<Vec<OsString>>>>>,
+    /// What [`FsRoot::lacks`] learnt of each directory, by in-root path.
+    small_dirs: Mutex<FxHashMap<OsString, Option<Small>>>,
 }
+
+/// A directory that is absent, or small enough to hold its names.
+#[derive(Debug, Clone)]
+enum Small {
+    Absent,
+    Names(Arc<FxHashSet<OsString>>),
+}
+
+/// A directory of more entries than this is not listed for
+/// [`FsRoot::lacks`]: the loader's own directories hold thousands of
+/// names, most of them no library, and nearly every name asked for there
+/// is found. The others in search lists (/usr/local/lib, a package's own
+/// directory) hold a handful, and nearly every name asked for is absent.
+const LISTED_AT_MOST: usize = 256;
 
 /// One path component as `lstat` (and `readlink`) found it.
 #[derive(Debug, Clone)]
@@ -200,6 +216,42 @@ impl FsRoot {
         let names = Arc::new(names);
         locked(&self.cache.dirs).insert(host.as_os_str().to_owned(), Some(Arc::clone(&names)));
         names
+    }
+
+    /// Whether the directory `dir` (absolute, in the root) certainly has
+    /// no entry `name`: it does not exist, or it is a small directory
+    /// whose listing lacks the name. `false` when unsure. Asking this
+    /// first spares a lookup of every name a search list tries there.
+    pub fn lacks(&self, dir: &Path, name: &str) -> bool {
+        let listed = locked(&self.cache.small_dirs).get(dir.as_os_str()).cloned();
+        let listed = listed.unwrap_or_else(|| {
+            let listed = self.list_small(dir);
+            let mut small_dirs = locked(&self.cache.small_dirs);
+            small_dirs.insert(dir.as_os_str().to_owned(), listed.clone());
+            listed
+        });
+        match listed {
+            Some(Small::Absent) => true,
+            Some(Small::Names(names)) => !names.contains(OsStr::new(name)),
+            None => false,
+        }
+    }
+
+    /// What [`FsRoot::lacks`] knows of `dir`: `None` when it is large,
+    /// unreadable or its lookup failed.
+    fn list_small(&self, dir: &Path) -> Option<Small> {
+        let Some(resolved) = self.resolve(dir).ok()? else {
+            return Some(Small::Absent);
+        };
+        let entries = std::fs::read_dir(self.host_path(&resolved.path)).ok()?;
+        let mut names = FxHashSet::default();
+        for entry in entries {
+            if names.len() == LISTED_AT_MOST {
+                return None;
+            }
+            names.insert(entry.ok()?.file_name());
+        }
+        Some(Small::Names(Arc::new(names)))
     }
 
     /// Follows `path` (absolute, in the root) to a file that is not a
@@ -482,6 +534,30 @@ mod tests {
         let escape = fs.resolve(Path::new("/usr/lib/escape")).unwrap().unwrap();
         assert_eq!(escape.path, Path::new("/etc/passwd"));
         assert_eq!(escape.links[0].target, Path::new("../../etc/passwd"));
+    }
+
+    #[test]
+    fn lacks_is_sure_only_of_absent_and_small_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("small")).unwrap();
+        std::fs::write(root.join("small/libx.so.1"), "").unwrap();
+        symlink("small", root.join("linked")).unwrap();
+        std::fs::create_dir_all(root.join("large")).unwrap();
+        for n in 0..=LISTED_AT_MOST {
+            std::fs::write(root.join(format!("large/lib{n}.so")), "").unwrap();
+        }
+        symlink("loop", root.join("loop")).unwrap();
+        let fs = FsRoot::new(root);
+        assert!(fs.lacks(Path::new("/absent"), "libx.so.1"));
+        assert!(fs.lacks(Path::new("/small"), "liby.so.1"));
+        assert!(!fs.lacks(Path::new("/small"), "libx.so.1"));
+        // Through a link, the directory it leads to.
+        assert!(!fs.lacks(Path::new("/linked"), "libx.so.1"));
+        assert!(fs.lacks(Path::new("/linked"), "liby.so.1"));
+        // Too many names to list, and a lookup that fails: unsure.
+        assert!(!fs.lacks(Path::new("/large"), "liby.so.1"));
+        assert!(!fs.lacks(Path::new("/loop"), "libx.so.1"));
     }
 
     #[test]

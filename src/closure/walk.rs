@@ -614,6 +614,14 @@ impl<'r> Walk<'r> {
     /// Looks for `name` in one directory. A file of the wrong class or
     /// machine, or no ELF file at all, is passed over as the loader does.
     fn look_in(&self, dir: &SearchDir, name: &str, lenient: bool) -> Result<Option<Placed>> {
+        // Most directories of a search list, and most glibc-hwcaps
+        // subdirectories, are absent or hold none of the names asked for:
+        // a lookup of the directory, or its listing, answers for every
+        // name. (OpenBSD's names are matched against a listing anyway.)
+        let exact = self.rules.matching() == Matching::Exact;
+        if dir.host.is_none() && exact && self.resolver.root.lacks(&dir.jail, name) {
+            return Ok(None);
+        }
         let Some(found) =
             self.resolver
                 .look_in(dir, name, self.rules.matching(), lenient, || {
