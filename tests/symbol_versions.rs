@@ -169,7 +169,7 @@ fn the_first_library_on_the_path_answers_even_without_the_version() {
         .iter()
         .find(|f| f.source == right_first)
         .unwrap();
-    assert_eq!(main.versions["libv.so"], ["VER_1", "VER_2"]);
+    assert_eq!(main.versions.get("libv.so").unwrap(), ["VER_1", "VER_2"]);
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn freebsd_versions_resolve_against_the_freebsd_sysroot() {
         .iter()
         .find(|f| f.path == Path::new("/bin/busybox"))
         .unwrap();
-    let libc = &busybox.versions["libc.so.7"];
+    let libc = &busybox.versions.get("libc.so.7").unwrap();
     assert!(
         libc.iter().all(|v| v.starts_with("FBSD_1.")) && !libc.is_empty(),
         "{libc:?}"

@@ -167,8 +167,8 @@ pub struct ClosureFile {
     /// The symbol versions it needs, per library soname (DT_VERNEED), in
     /// the order of the file: the highest `GLIBC_2.x` among them is the
     /// oldest glibc it runs on.
-    #[serde(skip_serializing_if = "versions::none")]
-    pub versions: Arc<versions::ByLibrary>,
+    #[serde(skip_serializing_if = "versions::ByLibrary::is_empty")]
+    pub versions: versions::ByLibrary,
 }
 
 /// Resolves the closure of `executables` (see [`Resolver`]).
@@ -555,7 +555,7 @@ struct FileView<'a> {
     role: &'a Role,
     found: &'a str,
     moved_from: Option<&'a Path>,
-    versions: &'a Arc<versions::ByLibrary>,
+    versions: &'a versions::ByLibrary,
 }
 
 impl<'a> FileView<'a> {
@@ -754,7 +754,7 @@ impl<'a> Merger<'a> {
                         .collect(),
                     found: file.found.to_string(),
                     moved_from: file.moved_from.map(Path::to_path_buf),
-                    versions: Arc::clone(file.versions),
+                    versions: file.versions.clone(),
                 }
             })
             .collect();

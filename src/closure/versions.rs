@@ -9,28 +9,51 @@
 //! The tables are read by `elf` (its dynamic section).
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Serialize, Serializer};
 
 use crate::error::MissingVersion;
 
 /// The version names an object needs, per library, as a closure lists
-/// them (and its JSON shows them): made once per object, shared by every
-/// file of every closure that holds it.
-pub type ByLibrary = std::collections::BTreeMap<String, Vec<String>>;
+/// them (and its JSON shows them, by library name): the object's own
+/// DT_VERNEED, shared by every file of every closure that holds it rather
+/// than copied into a map for each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByLibrary(Arc<[VersionNeed]>);
 
-/// `needs` as a closure lists them.
-pub fn by_library(needs: &[VersionNeed]) -> std::sync::Arc<ByLibrary> {
-    let listed = needs.iter().map(|need| {
-        let names = need.versions.iter().map(|v| v.name.clone()).collect();
-        (need.library.clone(), names)
-    });
-    std::sync::Arc::new(listed.collect())
+impl ByLibrary {
+    pub fn new(needs: &Arc<[VersionNeed]>) -> Self {
+        ByLibrary(Arc::clone(needs))
+    }
+
+    /// Whether the object needs no symbol versions (then its JSON says nothing).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The versions needed from `library`.
+    pub fn get(&self, library: &str) -> Option<Vec<&str>> {
+        self.to_map().remove(library)
+    }
+
+    /// Library by library, in name order; of two entries for one library
+    /// (which no linker writes) the last counts.
+    pub fn to_map(&self) -> BTreeMap<&str, Vec<&str>> {
+        let listed = self.0.iter().map(|need| {
+            let names = need.versions.iter().map(|v| v.name.as_str()).collect();
+            (need.library.as_str(), names)
+        });
+        listed.collect()
+    }
 }
 
-/// Whether an object needs no symbol versions (then its JSON says nothing).
-pub fn none(versions: &ByLibrary) -> bool {
-    versions.is_empty()
+impl Serialize for ByLibrary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(serializer)
+    }
 }
 
 /// The versions one object needs from one library.

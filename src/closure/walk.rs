@@ -27,7 +27,7 @@ pub(super) struct Found {
     jail_path: PathBuf,
     links: Vec<Link>,
     object: Arc<ElfObject>,
-    versions: Arc<versions::ByLibrary>,
+    versions: versions::ByLibrary,
 }
 
 /// Which file answers a request, and its CPU-specific copies, before a
@@ -55,7 +55,7 @@ pub(super) struct Placed {
     pub links: Vec<Link>,
     /// The object's version needs as the closure lists them, made in the
     /// walks (on every core) rather than when their result is copied out.
-    pub versions: Arc<versions::ByLibrary>,
+    pub versions: versions::ByLibrary,
 }
 
 /// Who-asked-for-what pairs a walk scans before it indexes them.
@@ -210,7 +210,7 @@ impl<'r> Walk<'r> {
             role: Role::Executable,
             found: "given".to_string(),
             moved_from: None,
-            versions: versions::by_library(&object.version_needs),
+            versions: versions::ByLibrary::new(&object.version_needs),
             object,
         };
         walk.add(Arc::new(placed), None);
@@ -338,7 +338,7 @@ impl<'r> Walk<'r> {
     ) -> Result<()> {
         let mut missing = Vec::new();
         for needer in needers {
-            for need in &needer.object.version_needs {
+            for need in needer.object.version_needs.iter() {
                 let mapped = self.rules.map_name(&file(0).path, &need.library);
                 let answer = [need.library.as_str(), mapped]
                     .iter()
@@ -647,7 +647,7 @@ impl<'r> Walk<'r> {
             host_origin: dir.host.clone(),
             links: found.links.clone(),
             object: Arc::clone(&found.object),
-            versions: Arc::clone(&found.versions),
+            versions: found.versions.clone(),
         };
         if !dir.kind.searched_in_jail() {
             self.move_to_default_dir(&mut candidate, &found.name)?;
@@ -705,7 +705,7 @@ impl<'r> Walk<'r> {
             source,
             jail_path,
             links,
-            versions: versions::by_library(&object.version_needs),
+            versions: versions::ByLibrary::new(&object.version_needs),
             object,
         }))
     }
@@ -773,7 +773,7 @@ pub(super) fn place_interpreter(resolver: &Resolver, path: &str) -> Result<Optio
         role: Role::Interpreter,
         found: "PT_INTERP".to_string(),
         moved_from: None,
-        versions: versions::by_library(&object.version_needs),
+        versions: versions::ByLibrary::new(&object.version_needs),
         object,
     }))
 }

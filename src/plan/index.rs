@@ -133,7 +133,12 @@ pub fn manifest(plan: &Plan) -> Manifest {
                     Some(known) => FileRecord {
                         found: Some(known.found.clone()),
                         moved_from: known.moved_from.clone(),
-                        versions: known.versions.as_ref().clone(),
+                        versions: (known.versions.to_map().into_iter())
+                            .map(|(library, names)| {
+                                let names = names.into_iter().map(str::to_string).collect();
+                                (library.to_string(), names)
+                            })
+                            .collect(),
                         ..file(
                             Some(source),
                             role_name(&known.role),

@@ -65,7 +65,8 @@ pub struct ElfObject {
     /// object's own dependencies.
     pub nodeflib: bool,
     /// DT_VERNEED: the symbol versions it needs, per library.
-    pub version_needs: Vec<super::versions::VersionNeed>,
+    /// Shared: a closure lists them for each file that is this object.
+    pub version_needs: std::sync::Arc<[super::versions::VersionNeed]>,
     /// DT_VERDEF: the symbol versions it defines.
     pub version_definitions: Vec<super::versions::Version>,
     /// Whether the file has a dynamic section at all (static executables do not).
@@ -271,7 +272,7 @@ impl ElfObject {
             runpath: dynamic.runpath,
             origin_flag: dynamic.origin_flag,
             nodeflib: dynamic.nodeflib,
-            version_needs: dynamic.version_needs,
+            version_needs: dynamic.version_needs.into(),
             version_definitions: dynamic.version_definitions,
             dynamic: has_dynamic,
         })
