@@ -19,6 +19,11 @@ const MAX_NOTES: usize = 1024;
 /// dlopen() dependencies kept from one object at most: real notes declare
 /// a few dozen, and a note's list has no length of its own.
 const MAX_DLOPEN: usize = 1024;
+/// Bytes of `.note.dlopen` payload parsed from one object at most, all
+/// its notes together: real payloads are kilobytes, and a hostile file
+/// whose thousand PT_NOTE segments all point at one note of megabytes
+/// must cost a few parses, not a thousand (33 s, before this bound).
+const MAX_DLOPEN_BYTES: usize = 16 << 20;
 
 /// The notes of one object.
 #[derive(Default)]
@@ -29,6 +34,8 @@ pub struct Notes {
     pub dlopen: Vec<Vec<String>>,
     /// The same, to tell a repeated one in constant time.
     dlopen_seen: FxHashSet<Vec<String>>,
+    /// Payload bytes parsed so far (see [`MAX_DLOPEN_BYTES`]).
+    dlopen_bytes: usize,
 }
 
 /// Reads every note of `image`. A malformed note area is passed over, as
@@ -95,7 +102,9 @@ pub(super) fn read_area(
         // Borrowed: a name is copied only the first time it is seen.
         let name = String::from_utf8_lossy(name);
         let name = name.trim_end_matches('\0');
-        if name == "FDO" && kind == NT_FDO_DLOPEN {
+        let within_budget = notes.dlopen_bytes + desc.len() <= MAX_DLOPEN_BYTES;
+        if name == "FDO" && kind == NT_FDO_DLOPEN && within_budget {
+            notes.dlopen_bytes += desc.len();
             // A note both in a segment and in a section is read twice.
             for sonames in parse_dlopen_note(desc) {
                 if notes.dlopen.len() == MAX_DLOPEN {

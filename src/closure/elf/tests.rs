@@ -417,18 +417,43 @@ fn a_dlopen_note_of_many_entries_is_read_in_bounded_time() {
     let list: Vec<String> = (0..100_000)
         .map(|n| format!(r#"{{"soname":["libx{n}.so.1"],"priority":"required"}}"#))
         .collect();
-    let json = format!("[{}]\0", list.join(","));
-    let mut area = Vec::new();
-    area.extend(4u32.to_le_bytes());
-    area.extend((json.len() as u32).to_le_bytes());
-    area.extend(0x407c_0c0au32.to_le_bytes());
-    area.extend(b"FDO\0");
-    area.extend(json.as_bytes());
+    let area = dlopen_note(&format!("[{}]", list.join(",")));
     // Read twice, as a note both in a segment and in a section is.
     let notes = notes_of(&area, 2);
     assert_eq!(notes.dlopen.len(), 1024);
     assert_eq!(notes.dlopen[0], ["libx0.so.1"]);
     assert_eq!(notes.dlopen[1023], ["libx1023.so.1"]);
+}
+
+#[test]
+fn many_note_segments_over_one_large_dlopen_note_cost_a_few_parses() {
+    // A hostile file's PT_NOTE segments, a hundred of them, all over one
+    // note of 100,000 declared libraries (4.6 MB of JSON): its payload is
+    // parsed while the object's budget of payload bytes lasts (a few
+    // times), not once a segment (a minute).
+    let list: Vec<String> = (0..100_000)
+        .map(|n| format!(r#"{{"soname":["liby{n}.so.1"],"priority":"required"}}"#))
+        .collect();
+    let area = dlopen_note(&format!("[{}]", list.join(",")));
+    let notes = notes_of(&area, 100);
+    assert_eq!(notes.dlopen.len(), 1024);
+    assert_eq!(notes.dlopen[0], ["liby0.so.1"]);
+    // A payload past the budget is passed over, as a malformed one is.
+    let padding = " ".repeat(17 << 20);
+    let large = dlopen_note(&format!(r#"[{{"soname":["libz.so.1"]}}{padding}]"#));
+    assert!(notes_of(&large, 1).dlopen.is_empty());
+}
+
+/// A note area holding one `.note.dlopen` note of `json`.
+fn dlopen_note(json: &str) -> Vec<u8> {
+    let desc = format!("{json}\0");
+    let mut area = Vec::new();
+    area.extend(4u32.to_le_bytes());
+    area.extend((desc.len() as u32).to_le_bytes());
+    area.extend(0x407c_0c0au32.to_le_bytes());
+    area.extend(b"FDO\0");
+    area.extend(desc.as_bytes());
+    area
 }
 
 /// The notes of a note area read `times` over, checked to take seconds
