@@ -657,3 +657,22 @@ fn programs_resolved_together_get_each_what_it_gets_alone() {
     let missing: Vec<_> = missing.iter().map(|m| (&m.object, &m.version)).collect();
     assert_eq!(missing, [(&lab.path("true29"), &"GLIBC_2.9".to_string())]);
 }
+
+#[test]
+fn a_search_directory_that_is_a_link_loop_is_passed_over() {
+    // Regression: a RUNPATH entry whose directory is a symlink loop failed
+    // the whole closure; ld.so's open() fails there and it searches on.
+    let lab = Lab::new("runpath-loop");
+    lab.mkdir("real");
+    lab.gcc("b.c", LIB_B, &["-shared", "-fPIC", "-o", "real/libb.so"]);
+    symlink("loop", lab.path("loop")).unwrap();
+    let runpath = format!(
+        "-Wl,--enable-new-dtags,-rpath,{}:{}",
+        lab.path("loop").display(),
+        lab.path("real").display()
+    );
+    lab.gcc("main.c", MAIN_B, &["-o", "main", "-Lreal", "-lb", &runpath]);
+    let closure = resolved(&lab.path("main"), &Options::default()).unwrap();
+    assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
+    assert!(sources(&closure).contains(&lab.path("real/libb.so")));
+}

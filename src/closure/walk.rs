@@ -682,8 +682,12 @@ impl<'r> Walk<'r> {
                 (source, normalize(&requested), Vec::new())
             }
             None => {
-                let Some(resolved) = root.resolve(&requested)? else {
-                    return Ok(None);
+                // A link loop on the way is no file, as for ld.so's
+                // open(): it goes on to the next directory.
+                let resolved = match root.resolve(&requested) {
+                    Ok(Some(resolved)) => resolved,
+                    Ok(None) | Err(Error::SymlinkLoop { .. }) => return Ok(None),
+                    Err(e) => return Err(e),
                 };
                 if !root.is_file(&resolved.path) {
                     return Ok(None);
