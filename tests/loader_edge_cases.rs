@@ -676,3 +676,35 @@ fn a_search_directory_that_is_a_link_loop_is_passed_over() {
     assert_eq!(sources(&closure), loaded_files(&lab.path("main")));
     assert!(sources(&closure).contains(&lab.path("real/libb.so")));
 }
+
+#[test]
+fn origin_in_ld_library_path_is_the_program_s_directory() {
+    // Regression: `$ORIGIN` in LD_LIBRARY_PATH was each requester's own
+    // directory; glibc expands it once, for the main program, so a library
+    // beside the program's libraries is found for them too.
+    let lab = Lab::new("llp-origin");
+    lab.libs("lib", "lib", &[]);
+    lab.gcc(
+        "main.c",
+        MAIN_A,
+        &["-o", "main", "-Llib", "-la", "-Wl,-rpath-link,lib"],
+    );
+    let output = Command::new("ldd")
+        .arg(lab.path("main"))
+        .env("LD_LIBRARY_PATH", "$ORIGIN/lib")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        listing.contains("libb.so => ") && !listing.contains("not found"),
+        "{listing}"
+    );
+    let options = Options {
+        ld_library_path: vec!["$ORIGIN/lib".into()],
+        ..Options::default()
+    };
+    let closure = resolved(&lab.path("main"), &options).unwrap();
+    let libb = named(&closure, "libb.so");
+    assert_eq!(libb.source, lab.path("lib/libb.so"));
+    assert!(libb.found.starts_with("LD_LIBRARY_PATH"), "{}", libb.found);
+}

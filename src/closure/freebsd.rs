@@ -59,7 +59,7 @@ impl SearchRules for FreeBsdRules {
             }
         }
         order
-            .ld_library_path(requester, &self.ld_library_path)
+            .ld_library_path_as_written(&self.ld_library_path)
             .runpath(requester)
             .then(&self.searched_last)
     }

@@ -86,7 +86,7 @@ impl SearchRules for GlibcRules {
             }
         }
         order
-            .ld_library_path(requester, &self.ld_library_path)
+            .ld_library_path(&chain[chain.len() - 1], &self.ld_library_path)
             .runpath(requester);
         if requester.object.nodeflib {
             order.then(&self.searched_last_nodeflib)

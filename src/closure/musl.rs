@@ -50,7 +50,7 @@ impl MuslRules {
 impl SearchRules for MuslRules {
     fn search_dirs(&self, chain: &[Requester<'_>]) -> SearchList {
         let mut order = Order::new(("lib", ""));
-        order.ld_library_path(&chain[0], &self.ld_library_path);
+        order.ld_library_path_as_written(&self.ld_library_path);
         // RPATH and RUNPATH alike, of the requester and every object above it.
         for owner in chain {
             if owner.object.runpath.is_empty() {

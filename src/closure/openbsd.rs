@@ -38,7 +38,7 @@ impl SearchRules for OpenBsdRules {
         let requester = &chain[0];
         let executable = &chain[chain.len() - 1];
         let mut order = Order::new(("lib", "")).origin_needs_flag();
-        order.ld_library_path(requester, &self.ld_library_path);
+        order.ld_library_path_as_written(&self.ld_library_path);
         if !requester.object.runpath.is_empty() {
             order.runpath(requester);
         } else {

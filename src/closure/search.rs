@@ -182,9 +182,21 @@ impl<'t> Order<'t> {
         self.entries(owner, &owner.object.runpath, kind)
     }
 
-    /// LD_LIBRARY_PATH, whose `$ORIGIN` is the requester's.
-    pub fn ld_library_path(&mut self, requester: &Requester<'_>, list: &[String]) -> &mut Self {
-        self.entries(requester, list, DirKind::LdLibraryPath)
+    /// LD_LIBRARY_PATH as glibc takes it: its `$ORIGIN`, `$LIB` and
+    /// `$PLATFORM` expanded once, for the main program (`program`), whoever
+    /// asks.
+    pub fn ld_library_path(&mut self, program: &Requester<'_>, list: &[String]) -> &mut Self {
+        self.entries(program, list, DirKind::LdLibraryPath)
+    }
+
+    /// LD_LIBRARY_PATH as musl, FreeBSD's rtld and OpenBSD's ld.so take it:
+    /// each entry as written, no token expanded (a relative one is relative
+    /// to the daemon's working directory: never searched here).
+    pub fn ld_library_path_as_written(&mut self, list: &[String]) -> &mut Self {
+        let absolute = list.iter().filter(|dir| dir.starts_with('/'));
+        let dirs = absolute.map(|dir| SearchDir::in_root(dir.into(), DirKind::LdLibraryPath));
+        self.dirs.extend(dirs);
+        self
     }
 
     /// Directories of the root itself: defaults, or the cache's.
@@ -266,4 +278,21 @@ pub fn expand(
         host,
         kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ld_library_path_as_written_expands_nothing() {
+        // musl, FreeBSD's rtld and OpenBSD's ld.so take LD_LIBRARY_PATH
+        // literally: a token is part of a directory's name.
+        let list = ["$ORIGIN/lib", "/opt/lib", "relative/lib", "/x/$LIB"].map(String::from);
+        let dirs = Order::new(("lib64", "x86_64"))
+            .ld_library_path_as_written(&list)
+            .finish();
+        let jail: Vec<&Path> = dirs.iter().map(|d| d.jail.as_path()).collect();
+        assert_eq!(jail, [Path::new("/opt/lib"), Path::new("/x/$LIB")]);
+    }
 }
