@@ -708,3 +708,82 @@ fn origin_in_ld_library_path_is_the_program_s_directory() {
     assert_eq!(libb.source, lab.path("lib/libb.so"));
     assert!(libb.found.starts_with("LD_LIBRARY_PATH"), "{}", libb.found);
 }
+
+#[test]
+fn a_program_that_asks_for_itself_lends_no_walk() {
+    // Found by review: a shared object with an interpreter and no soname
+    // (a program, to the resolver) asking for itself by name left its walk
+    // for the next program of the same names, which then lost its own
+    // library's glibc-hwcaps copy and who asked for it.
+    let lab = Lab::new("asks-for-itself");
+    lab.mkdir("lib/glibc-hwcaps/x86-64-v3");
+    lab.mkdir("bin");
+    let foo = "#include <unistd.h>\nint foo(void) { return 1; }\nvoid entry(void) { _exit(0); }\n";
+    lab.gcc(
+        "foo.c",
+        foo,
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "libfoo.so.1",
+            "-Wl,-soname,libfoo.so.1",
+        ],
+    );
+    let interp =
+        "const char i[] __attribute__((section(\".interp\"))) = \"/lib64/ld-linux-x86-64.so.2\";\n";
+    std::fs::write(lab.path("interp.c"), interp).unwrap();
+    lab.gcc(
+        "foo.c",
+        foo,
+        &[
+            "interp.c",
+            "-shared",
+            "-fPIC",
+            "-o",
+            "lib/libfoo.so.1",
+            "-Wl,-e,entry",
+            "-Wl,--no-as-needed",
+            "-L.",
+            "-l:libfoo.so.1",
+        ],
+    );
+    lab.gcc(
+        "main.c",
+        "int foo(void);\nint main(void) { return foo() - 1; }\n",
+        &[
+            "-o",
+            "bin/main",
+            "-Wl,--no-as-needed",
+            "-L.",
+            "-l:libfoo.so.1",
+        ],
+    );
+    std::fs::copy(
+        lab.path("libfoo.so.1"),
+        lab.path("lib/glibc-hwcaps/x86-64-v3/libfoo.so.1"),
+    )
+    .unwrap();
+    let options = Options {
+        ld_library_path: vec![lab.path("lib").to_str().unwrap().to_string()],
+        ..Options::default()
+    };
+    let at_its_path = |relative: &str| Executable {
+        source: lab.path(relative),
+        jail_path: lab.path(relative),
+    };
+    let resolver = Resolver::new(options.clone());
+    resolver.resolve(&[at_its_path("lib/libfoo.so.1")]).unwrap();
+    let after = resolver.resolve(&[at_its_path("bin/main")]).unwrap();
+    let alone = resolve(&[at_its_path("bin/main")], &options).unwrap();
+    let json = |closure: &Closure| serde_json::to_string(closure).unwrap();
+    assert_eq!(json(&after), json(&alone));
+    assert!(
+        alone
+            .files
+            .iter()
+            .any(|f| f.path.ends_with("x86-64-v3/libfoo.so.1")),
+        "{:?}",
+        alone.files
+    );
+}

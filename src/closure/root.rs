@@ -67,6 +67,8 @@ enum Small {
 /// is found. The others in search lists (/usr/local/lib, a package's own
 /// directory) hold a handful, and nearly every name asked for is absent.
 const LISTED_AT_MOST: usize = 256;
+/// The longest file name Linux and the BSDs allow.
+const NAME_MAX: usize = 255;
 
 /// One path component as `lstat` (and `readlink`) found it.
 #[derive(Debug, Clone)]
@@ -223,6 +225,11 @@ impl FsRoot {
     /// whose listing lacks the name. `false` when unsure. Asking this
     /// first spares a lookup of every name a search list tries there.
     pub fn lacks(&self, dir: &Path, name: &str) -> bool {
+        // A name no directory can hold (too long, say) is left to its own
+        // lookup, whose error the loader meets too.
+        if name.is_empty() || name.len() > NAME_MAX || name.contains(['/', '\0']) {
+            return false;
+        }
         let listed = locked(&self.cache.small_dirs).get(dir.as_os_str()).cloned();
         let listed = listed.unwrap_or_else(|| {
             let listed = self.list_small(dir);
@@ -558,6 +565,9 @@ mod tests {
         // Too many names to list, and a lookup that fails: unsure.
         assert!(!fs.lacks(Path::new("/large"), "liby.so.1"));
         assert!(!fs.lacks(Path::new("/loop"), "libx.so.1"));
+        // A name no directory holds is left to its lookup's own error.
+        assert!(!fs.lacks(Path::new("/small"), &"a".repeat(256)));
+        assert!(fs.lacks(Path::new("/small"), &"a".repeat(255)));
     }
 
     #[test]

@@ -254,8 +254,9 @@ impl<'r> Walk<'r> {
             by_name: walk.by_name,
             by_path: walk.by_path,
         });
-        // A tail in which the executable answered a request is its own.
-        if let Some(key) = key.filter(|_| tail.needs.iter().all(|&(file, _)| file != 0)) {
+        // A tail in which the executable answered a request (a library's
+        // path is its own, or it asks for itself by name) is its own.
+        if let Some(key) = key.filter(|_| tail.by_name.values().all(|&file| file != 0)) {
             resolver.keep_tail(key, Arc::clone(&tail));
         }
         Ok(Walked { executable, tail })
@@ -682,11 +683,17 @@ impl<'r> Walk<'r> {
                 (source, normalize(&requested), Vec::new())
             }
             None => {
-                // A link loop on the way is no file, as for ld.so's
-                // open(): it goes on to the next directory.
+                // A link loop on the way, or a directory this user may
+                // not search, is no file, as for ld.so's open(): it goes
+                // on to the next directory.
                 let resolved = match root.resolve(&requested) {
                     Ok(Some(resolved)) => resolved,
                     Ok(None) | Err(Error::SymlinkLoop { .. }) => return Ok(None),
+                    Err(Error::Read { source, .. })
+                        if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    {
+                        return Ok(None);
+                    }
                     Err(e) => return Err(e),
                 };
                 if !root.is_file(&resolved.path) {
