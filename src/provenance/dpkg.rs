@@ -9,7 +9,11 @@
 //! or line is passed over, never a reason to stop or panic.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
 
 use super::read::{read, read_optional};
 use super::{Lookup, Package, os_release, purl, usr_merge};
@@ -97,11 +101,14 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
             .collect());
     };
     let merged = usr_merge::merged_dirs(root);
-    // Every name of every path asked → the paths asked.
-    let mut names: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    // Every name of every path asked → the paths asked. Keyed by the
+    // name's bytes, clean (as dpkg writes its lists): a list line is then
+    // looked up as it is, without walking its components to hash it.
+    let mut names: Names = FxHashMap::default();
     for (index, path) in paths.iter().enumerate() {
         for alias in usr_merge::aliases(root, &merged, path) {
-            names.entry(alias).or_default().push(index);
+            let clean: PathBuf = alias.components().collect();
+            names.entry(clean.into_os_string()).or_default().push(index);
         }
     }
     let diverted = diversions(root, &names)?;
@@ -110,8 +117,8 @@ pub(super) fn owners(root: &FsRoot, paths: &[PathBuf]) -> crate::Result<Lookup> 
         let Some(list) = file_list(root, package)? else {
             continue;
         };
-        for line in String::from_utf8_lossy(&list).lines() {
-            if let Some(asked) = names.get(Path::new(line)) {
+        for line in lines(&list) {
+            if let Some(asked) = names.get(line) {
                 for &index in asked {
                     listed_by[index].insert(number);
                 }
@@ -174,21 +181,26 @@ fn file_list(root: &FsRoot, package: &Installed) -> crate::Result<Option<Vec<u8>
 }
 
 /// The paths asked (by index) that a diversion moves, under either name.
-fn diversions(
-    root: &FsRoot,
-    names: &HashMap<PathBuf, Vec<usize>>,
-) -> crate::Result<BTreeSet<usize>> {
+/// Clean paths, as bytes, and the indices of the paths asked they name.
+type Names = FxHashMap<OsString, Vec<usize>>;
+
+/// The lines of a list file, as paths (`\n`-separated, a `\r` before it dropped).
+fn lines(list: &[u8]) -> impl Iterator<Item = &OsStr> {
+    list.split(|b| *b == b'\n')
+        .map(|line| OsStr::from_bytes(line.strip_suffix(b"\r").unwrap_or(line)))
+}
+
+fn diversions(root: &FsRoot, names: &Names) -> crate::Result<BTreeSet<usize>> {
     let path = Path::new("/var/lib/dpkg/diversions");
     let Some(bytes) = read(root, path, MAX_DATABASE_FILE)? else {
         return Ok(BTreeSet::new());
     };
     // Three lines a diversion: from, to, the package that diverts.
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&OsStr> = lines(&bytes).collect();
     let mut out = BTreeSet::new();
     for triple in lines.chunks(3) {
         for line in triple.iter().take(2) {
-            out.extend(names.get(Path::new(line)).into_iter().flatten().copied());
+            out.extend(names.get(*line).into_iter().flatten().copied());
         }
     }
     Ok(out)
