@@ -48,7 +48,7 @@ if [ ${#want[@]} -gt 0 ]; then
 fi
 
 echo "machine: $(nproc) cores, load average:$(uptime | sed 's/.*load average://')"
-echo "runs: $runs each, the closure at least 30 (hyperfine, one warm-up)"
+echo "runs: $runs each, the closure 60 in six rounds (hyperfine, one warm-up)"
 
 # What `cargo xtask` runs: the dev build of this workspace's xtask.
 cargo build --quiet --locked --package xtask
@@ -153,9 +153,18 @@ hf pack \
     "rm -rf $out/zst && $(q "${pack[@]}") --compression zstd --out-dir $out/zst" \
     "tar --zstd -cf $work/tar.tar.zst -C $work/tree ."
 hf big "rm -rf $out/big && $(q "$xtask") jail --binary $big --settings $work/big/jail.toml --version 1 --out-dir $out/big"
-# Tens of milliseconds each: a few runs would be noise, so at least 30.
-runs=$((runs > 30 ? runs : 30)) hf closure \
-    "$(q "$xtask") jail closure $(q "${elves[@]}")" "libtree $(q "${elves[@]}")"
+# Tens of milliseconds each, on machines whose speed drifts from one
+# second to the next: six rounds of 10 runs of each (at least 60 in all),
+# which goes first alternating, the medians taken over every run.
+closure_ours="$(q "$xtask") jail closure $(q "${elves[@]}")"
+closure_peer="libtree $(q "${elves[@]}")"
+for round in 1 2 3 4 5 6; do
+    if [ $((round % 2)) -eq 1 ]; then
+        runs=10 hf "closure$round" "$closure_ours" "$closure_peer"
+    else
+        runs=10 hf "closure$round" "$closure_peer" "$closure_ours"
+    fi
+done
 # The no-op: the demo's jail made once, then again with nothing changed.
 cargo xtask jail --locked --out-dir "$out/noop" >/dev/null 2>&1
 hf noop "cargo xtask jail --locked --out-dir $out/noop" "cargo build --locked --release --package daytimed"
@@ -175,7 +184,7 @@ zstd3=$(size "$work/tar.tar.zst")
 # --- the table --------------------------------------------------------------
 python3 - "$work" "$rss_pack" "$rss_zstd" "$rss_big" "$rss_closure" "$rss_libtree" \
     "$jail_gz" "$gzip6" "$jail_zst" "$zstd3" <<'EOF'
-import json, sys
+import json, statistics, sys
 work = sys.argv[1]
 rss_pack, rss_zstd, rss_big, rss_closure, rss_libtree = map(int, sys.argv[2:7])
 jail_gz, gzip6, jail_zst, zstd3 = map(int, sys.argv[7:11])
@@ -183,7 +192,14 @@ def med(name):
     return [r["median"] for r in json.load(open(f"{work}/{name}.json"))["results"]]
 pack, tar_gz, pigz, pack_zst, tar_zst = med("pack")
 (big,) = med("big")
-closure, libtree = med("closure")
+def pooled(prefix, rounds):
+    # Every run of every round, by whether it was libtree's.
+    times = {False: [], True: []}
+    for n in range(1, rounds + 1):
+        for r in json.load(open(f"{work}/{prefix}{n}.json"))["results"]:
+            times[r["command"].startswith("libtree ")] += r["times"]
+    return statistics.median(times[False]), statistics.median(times[True])
+closure, libtree = pooled("closure", 6)
 noop, cargo_noop = med("noop")
 rows = []
 def row(work, ours, peer, ratio, target, met, rss=""):
