@@ -414,10 +414,7 @@ fn an_empty_interpreter_name_is_an_error() {
 fn a_dlopen_note_of_many_entries_is_read_in_bounded_time() {
     // One note declaring 100,000 libraries, each once: a list scanned for
     // repeats would take minutes; the first 1,024 are kept, in order.
-    let list: Vec<String> = (0..100_000)
-        .map(|n| format!(r#"{{"soname":["libx{n}.so.1"],"priority":"required"}}"#))
-        .collect();
-    let area = dlopen_note(&format!("[{}]", list.join(",")));
+    let area = note_of_many_libraries("libx");
     // Read twice, as a note both in a segment and in a section is.
     let notes = notes_of(&area, 2);
     assert_eq!(notes.dlopen.len(), 1024);
@@ -431,10 +428,7 @@ fn many_note_segments_over_one_large_dlopen_note_cost_a_few_parses() {
     // note of 100,000 declared libraries (4.6 MB of JSON): its payload is
     // parsed while the object's budget of payload bytes lasts (a few
     // times), not once a segment (a minute).
-    let list: Vec<String> = (0..100_000)
-        .map(|n| format!(r#"{{"soname":["liby{n}.so.1"],"priority":"required"}}"#))
-        .collect();
-    let area = dlopen_note(&format!("[{}]", list.join(",")));
+    let area = note_of_many_libraries("liby");
     let notes = notes_of(&area, 100);
     assert_eq!(notes.dlopen.len(), 1024);
     assert_eq!(notes.dlopen[0], ["liby0.so.1"]);
@@ -442,6 +436,14 @@ fn many_note_segments_over_one_large_dlopen_note_cost_a_few_parses() {
     let padding = " ".repeat(17 << 20);
     let large = dlopen_note(&format!(r#"[{{"soname":["libz.so.1"]}}{padding}]"#));
     assert!(notes_of(&large, 1).dlopen.is_empty());
+}
+
+/// A `.note.dlopen` note declaring 100,000 libraries, `{prefix}{n}.so.1`.
+fn note_of_many_libraries(prefix: &str) -> Vec<u8> {
+    let list: Vec<String> = (0..100_000)
+        .map(|n| format!(r#"{{"soname":["{prefix}{n}.so.1"],"priority":"required"}}"#))
+        .collect();
+    dlopen_note(&format!("[{}]", list.join(",")))
 }
 
 /// A note area holding one `.note.dlopen` note of `json`.
