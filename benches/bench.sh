@@ -154,7 +154,7 @@ hf pack \
     "tar --zstd -cf $work/tar.tar.zst -C $work/tree ."
 hf big "rm -rf $out/big && $(q "$xtask") jail --binary $big --settings $work/big/jail.toml --version 1 --out-dir $out/big"
 # Tens of milliseconds each, on machines whose speed drifts from one
-# second to the next: six rounds of 10 runs of each (at least 60 in all),
+# second to the next: six rounds of 10 runs of each (60 in all),
 # which goes first alternating, the medians taken over every run.
 closure_ours="$(q "$xtask") jail closure $(q "${elves[@]}")"
 closure_peer="libtree $(q "${elves[@]}")"

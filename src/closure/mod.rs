@@ -555,7 +555,8 @@ struct FileView<'a> {
     role: &'a Role,
     found: &'a str,
     moved_from: Option<&'a Path>,
-    versions: &'a versions::ByLibrary,
+    /// Shared, not copied: [`versions::ByLibrary`] holds them as they are.
+    versions: &'a Arc<[versions::VersionNeed]>,
 }
 
 impl<'a> FileView<'a> {
@@ -566,7 +567,7 @@ impl<'a> FileView<'a> {
             role: &file.role,
             found: &file.found,
             moved_from: file.moved_from.as_deref(),
-            versions: &file.versions,
+            versions: file.versions.needs(),
         }
     }
 
@@ -577,7 +578,7 @@ impl<'a> FileView<'a> {
             role: &placed.role,
             found: &placed.found,
             moved_from: placed.moved_from.as_deref(),
-            versions: &placed.versions,
+            versions: &placed.object.version_needs,
         }
     }
 }
@@ -754,7 +755,7 @@ impl<'a> Merger<'a> {
                         .collect(),
                     found: file.found.to_string(),
                     moved_from: file.moved_from.map(Path::to_path_buf),
-                    versions: file.versions.clone(),
+                    versions: versions::ByLibrary::new(file.versions),
                 }
             })
             .collect();

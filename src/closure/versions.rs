@@ -29,6 +29,11 @@ impl ByLibrary {
         ByLibrary(Arc::clone(needs))
     }
 
+    /// The DT_VERNEED entries themselves.
+    pub fn needs(&self) -> &Arc<[VersionNeed]> {
+        &self.0
+    }
+
     /// Whether the object needs no symbol versions (then its JSON says nothing).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

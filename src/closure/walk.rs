@@ -27,7 +27,6 @@ pub(super) struct Found {
     jail_path: PathBuf,
     links: Vec<Link>,
     object: Arc<ElfObject>,
-    versions: versions::ByLibrary,
 }
 
 /// Which file answers a request, and its CPU-specific copies, before a
@@ -53,9 +52,6 @@ pub(super) struct Placed {
     host_origin: Option<PathBuf>,
     /// The links passed to reach it.
     pub links: Vec<Link>,
-    /// The object's version needs as the closure lists them, made in the
-    /// walks (on every core) rather than when their result is copied out.
-    pub versions: versions::ByLibrary,
 }
 
 /// Who-asked-for-what pairs a walk scans before it indexes them.
@@ -210,7 +206,6 @@ impl<'r> Walk<'r> {
             role: Role::Executable,
             found: "given".to_string(),
             moved_from: None,
-            versions: versions::ByLibrary::new(&object.version_needs),
             object,
         };
         walk.add(Arc::new(placed), None);
@@ -619,15 +614,14 @@ impl<'r> Walk<'r> {
         // subdirectories, are absent or hold none of the names asked for:
         // a lookup of the directory, or its listing, answers for every
         // name. (OpenBSD's names are matched against a listing anyway.)
-        let exact = self.rules.matching() == Matching::Exact;
+        let matching = self.rules.matching();
+        let exact = matching == Matching::Exact;
         if dir.host.is_none() && exact && self.resolver.root.lacks(&dir.jail, name) {
             return Ok(None);
         }
-        let Some(found) =
-            self.resolver
-                .look_in(dir, name, self.rules.matching(), lenient, || {
-                    self.locate(dir, name, lenient)
-                })?
+        let Some(found) = self.resolver.look_in(dir, name, matching, lenient, || {
+            self.locate(dir, name, lenient)
+        })?
         else {
             return Ok(None);
         };
@@ -648,7 +642,6 @@ impl<'r> Walk<'r> {
             host_origin: dir.host.clone(),
             links: found.links.clone(),
             object: Arc::clone(&found.object),
-            versions: found.versions.clone(),
         };
         if !dir.kind.searched_in_jail() {
             self.move_to_default_dir(&mut candidate, &found.name)?;
@@ -716,7 +709,6 @@ impl<'r> Walk<'r> {
             source,
             jail_path,
             links,
-            versions: versions::ByLibrary::new(&object.version_needs),
             object,
         }))
     }
@@ -784,7 +776,6 @@ pub(super) fn place_interpreter(resolver: &Resolver, path: &str) -> Result<Optio
         role: Role::Interpreter,
         found: "PT_INTERP".to_string(),
         moved_from: None,
-        versions: versions::ByLibrary::new(&object.version_needs),
         object,
     }))
 }
